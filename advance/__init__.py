@@ -1,0 +1,1 @@
+"""The SAS framework: spatial transformer, self-supervised pretraining and augmentation."""

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""JMedSeg-JT command line: train, test, predict and debug segmentation networks.
+
+    python run.py --model unet --dataset demo --mode train -e 10 -b 4 -l 1e-3
+    python run.py --model unet --dataset demo --mode test
+    python run.py --model unet --dataset demo --mode predict --input path/to/images
+    python run.py --model unet --mode debug
+
+Flags, defaults and output names follow the original JMedSeg ``run.py``; see README for the differences.
+"""
+import argparse
+import sys
+
+from utils import runtime
+
+
+def _early_flags(argv):
+    """``--cuda`` and ``-v`` must be known before Jittor is imported."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--cuda", action="store_true")
+    pre.add_argument("-v", "--verbose", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    return known
+
+
+MODES = ("train", "test", "predict", "debug")
+
+
+def build_parser(models, datasets, losses, optimizers):
+    p = argparse.ArgumentParser(
+        description="Train, test, predict and debug 2D medical image segmentation networks (Jittor).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="unet", choices=models, metavar="MODEL",
+                   help=f"network: {', '.join(models)}")
+    p.add_argument("--pretrain", action="store_true", help="start from self-supervised weights (--checkpoint)")
+    p.add_argument("--checkpoint", default="checkpoints/ssl.pkl", help="self-supervised weights for --pretrain")
+    p.add_argument("--dataset", help=f"{', '.join(datasets)}, or a folder with images/ and masks/ "
+                                     "(required except in debug mode)")
+    p.add_argument("--mode", required=True, choices=MODES)
+    p.add_argument("--load", help="weights for test/predict (default: the best checkpoint of this configuration)")
+    p.add_argument("--aug", action="store_true", help="colour augmentation of training images (as the original)")
+    p.add_argument("--cuda", action="store_true", help="run on the GPU")
+    p.add_argument("--stn", action="store_true", help="put a spatial transformer in front of the network")
+    p.add_argument("-o", "--optimizer", default="Adam", choices=optimizers)
+    p.add_argument("-e", "--epochs", type=int, default=20)
+    p.add_argument("-b", "--batch-size", type=int, default=8, help="training batch size")
+    p.add_argument("-l", "--learning-rate", dest="lr", type=float, default=1e-4)
+    p.add_argument("-c", "--class-num", dest="class_num", type=int, default=2,
+                   help="number of classes, background included")
+    p.add_argument("--loss", default="ce",
+                   help=f"{', '.join(losses)} or a weighted sum such as ce_0.5_dice_0.5")
+    p.add_argument("-w", dest="bce_weight", type=float, default=1.0,
+                   help="class weights [2 - w, w] (background, foreground) for ce/bce; 1.0 = unweighted")
+    p.add_argument("-r", "--resultdir", dest="result_dir", default="result", help="folder of results and curves")
+    p.add_argument("--poly", action="store_true", help="poly learning-rate schedule (1 - it/total)^0.9")
+    # Additions.
+    p.add_argument("--data-root", default="./data", help="folder holding the original datasets (and demo)")
+    p.add_argument("--img-size", type=int, help="resize images to N x N (masks with nearest neighbour)")
+    p.add_argument("--seed", type=int, default=0, help="seed of shuffling, augmentation and initialisation")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted training run")
+    p.add_argument("--input", help="predict mode: a folder of images to segment (default: the test split)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Jittor's own log lines")
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    early = _early_flags(argv)
+    runtime.configure(cuda=early.cuda, verbose=early.verbose)
+    from utils.errors import UserError
+    try:
+        runtime.init(cuda=early.cuda, verbose=early.verbose)
+        from dataset import list_datasets
+        from loss import list_losses
+        from model import list_models
+        from utils import experiment
+        args = build_parser(list_models(), list_datasets(), list_losses(), experiment.OPTIMIZERS).parse_args(argv)
+        return experiment.run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Training and evaluation loops (run.py wires them; they know nothing about the command line)."""
+import math
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from utils import runtime  # noqa: F401
+import jittor as jt
+from jittor import nn
+
+from utils.errors import ConfigError, TrainingDiverged
+from utils.metrics import Evaluator
+
+OPTIMIZERS = ("Adam", "SGD")
+
+
+def make_optimizer(name, params, lr):
+    """The original's optimizers: Adam(betas 0.9/0.999, eps 1e-8) or SGD(momentum 0.9, weight decay 1e-4)."""
+    if name == "Adam":
+        return nn.Adam(params, lr, betas=(0.9, 0.999))
+    if name == "SGD":
+        return nn.SGD(params, lr, momentum=0.9, weight_decay=1e-4)
+    raise ConfigError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
+
+
+def poly_lr(base_lr, iteration, total_iterations, power=0.9):
+    """``base_lr * (1 - iteration / total_iterations) ** power`` (never negative)."""
+    return base_lr * max(0.0, 1.0 - iteration / total_iterations) ** power
+
+
+def seed_epoch(seed, epoch, loaders=()):
+    """Make an epoch's randomness depend only on (seed, epoch): NumPy, Python, Jittor and the shuffles.
+
+    A resumed run therefore sees the same shuffles and augmentations as an uninterrupted one.  The shuffle
+    generator is the same on every MPI rank, so ranks split one permutation.
+    """
+    jt.set_global_seed(seed * 100003 + epoch)
+    for loader in loaders:
+        loader._shuffle_rng = np.random.default_rng(seed * 100003 + epoch)
+
+
+def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, desc="train"):
+    """One pass over ``loader``; returns the sample-weighted mean loss.
+
+    ``schedule(iteration_in_epoch) -> lr`` (poly) is applied before every step.  A NaN/inf loss raises
+    :class:`TrainingDiverged` before the weights are updated with it.
+    """
+    model.train()
+    total, count = 0.0, 0
+    bar = tqdm(loader, total=len(loader), desc=f"{desc} epoch {epoch}", leave=False, unit="batch")
+    for it, (images, masks, _) in enumerate(bar):
+        if schedule is not None:
+            optimizer.lr = schedule(it)
+        loss = criterion(model(images), masks)
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"the loss became {value} at epoch {epoch}, batch {it}")
+        optimizer.step(loss)
+        n = int(images.shape[0])
+        total += value * n
+        count += n
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    bar.close()
+    return total / max(count, 1)
+
+
+def predict_batches(model, loader, desc="predict"):
+    """Yield ``(indices, predicted labels N x H x W int64, probabilities N x C x H x W float32)`` in eval mode."""
+    model.eval()
+    with jt.no_grad():
+        for images, _, indices in tqdm(loader, total=len(loader), desc=desc, leave=False, unit="batch"):
+            logits = model(images)
+            prob = nn.softmax(logits, dim=1)
+            pred = prob.argmax(dim=1)[0]
+            yield indices.numpy(), pred.numpy().astype(np.int64), prob.numpy()
+
+
+def evaluate(model, loader, n_classes, surface=False, desc="val", on_prediction=None):
+    """Metrics of ``model`` on ``loader``'s split (see utils.metrics); adds ``infer_ms_per_image``.
+
+    ``on_prediction(index, pred)`` is called for every image (overlays, mask files).
+    """
+    ev = Evaluator(n_classes, surface=surface)
+    dataset = loader
+    seconds, n_images = 0.0, 0
+    start = time.perf_counter()
+    for indices, preds, _ in predict_batches(model, loader, desc=desc):
+        seconds += time.perf_counter() - start
+        for idx, pred in zip(indices, preds):
+            _, mask = dataset.load(int(idx))
+            ev.add(mask, pred, case=dataset.samples[int(idx)].case_id)
+            if on_prediction is not None:
+                on_prediction(int(idx), pred)
+            n_images += 1
+        start = time.perf_counter()
+    result = ev.summary()
+    result["infer_ms_per_image"] = 1000.0 * seconds / max(n_images, 1)
+    return result

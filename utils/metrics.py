@@ -1,0 +1,182 @@
+"""Segmentation metrics: the one module that computes them.
+
+Conventions (README "Metrics"):
+
+* ``mDice, mIoU, mFWIoU, mAcc, mAcc_class``: one confusion matrix pooled over every pixel of the split, then
+  the mean over classes **including background** (NaN classes, absent from both truth and prediction, are
+  skipped).  This is the convention of the original's published tables.
+* ``mPrecision, mRecall``: precision and recall of the **foreground** classes (mean over them), from the
+  pooled matrix.  The original reported the background's.
+* ``dice_fg, iou_fg``: pooled Dice/IoU averaged over the foreground classes only.
+* ``dice_case``: mean over cases of each case's foreground Dice (a case is an image, or a patient when the
+  dataset names patients).  Per class: both masks empty -> 1, one empty -> 0.
+* ``asd, hd95``: average symmetric surface distance and 95th-percentile Hausdorff distance per image and
+  foreground class (pixels, or mm when a spacing is given), from Euclidean distance transforms; the mean over
+  every (image, class) where both masks are non-empty.  Both empty: excluded.  One empty: excluded and counted
+  in ``n_empty_mismatch``.
+"""
+import numpy as np
+from scipy import ndimage
+
+
+class ConfusionMatrix:
+    """``cm[truth, prediction]`` accumulated over any number of label maps; truth outside [0, n) is ignored."""
+
+    def __init__(self, n_classes):
+        self.n_classes = int(n_classes)
+        self.matrix = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
+
+    def reset(self):
+        self.matrix[:] = 0
+
+    def update(self, target, pred):
+        n = self.n_classes
+        target = np.asarray(target).reshape(-1).astype(np.int64)
+        pred = np.asarray(pred).reshape(-1).astype(np.int64)
+        keep = (target >= 0) & (target < n)
+        self.matrix += np.bincount(n * target[keep] + pred[keep], minlength=n * n).reshape(n, n)
+        return self
+
+    # Per-class values (NaN where undefined).
+    def _ratio(self, num, den):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+
+    def per_class(self):
+        cm = self.matrix.astype(np.float64)
+        tp = np.diag(cm)
+        truth, predicted = cm.sum(1), cm.sum(0)
+        return {
+            "dice": self._ratio(2 * tp, truth + predicted),
+            "iou": self._ratio(tp, truth + predicted - tp),
+            "precision": self._ratio(tp, predicted),
+            "recall": self._ratio(tp, truth),
+        }
+
+    def scores(self):
+        """The pooled metrics as a dict of floats (see the module docstring)."""
+        cm = self.matrix.astype(np.float64)
+        total = cm.sum()
+        pc = self.per_class()
+        freq = cm.sum(1) / total if total else np.zeros(self.n_classes)
+        iou = pc["iou"]
+        seen = freq > 0
+
+        def mean(values):
+            values = np.asarray(values, dtype=np.float64)
+            return float(np.nanmean(values)) if np.any(~np.isnan(values)) else float("nan")
+
+        return {
+            "mDice": mean(pc["dice"]),
+            "mIoU": mean(iou),
+            "mFWIoU": float(np.nansum(freq[seen] * iou[seen])) if total else float("nan"),
+            "mAcc": float(np.trace(cm) / total) if total else float("nan"),
+            "mAcc_class": mean(pc["recall"]),
+            "mPrecision": mean(pc["precision"][1:]),
+            "mRecall": mean(pc["recall"][1:]),
+            "dice_fg": mean(pc["dice"][1:]),
+            "iou_fg": mean(pc["iou"][1:]),
+        }
+
+
+def dice_binary(pred, truth):
+    """Dice of two boolean masks, with both empty -> 1 and one empty -> 0."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    denom = pred.sum() + truth.sum()
+    if denom == 0:
+        return 1.0
+    return float(2.0 * np.logical_and(pred, truth).sum() / denom)
+
+
+def _surface(mask):
+    """Boundary pixels of a boolean mask: the mask minus its erosion (4-connectivity in 2D)."""
+    structure = ndimage.generate_binary_structure(mask.ndim, 1)
+    return mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0)
+
+
+def surface_distances(pred, truth, spacing=None):
+    """(ASD, HD95) between two non-empty boolean masks, or None when either is empty.
+
+    ASD = mean of the two directed mean surface distances; HD95 = 95th percentile of all surface distances in
+    both directions (the conventions of medpy's ``assd`` and ``hd95``).  Distances come from Euclidean distance
+    transforms (``spacing`` per axis; pixels when None), so the cost is linear in the image size.
+    """
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if not pred.any() or not truth.any():
+        return None
+    sp, st = _surface(pred), _surface(truth)
+    d_pred_to_truth = ndimage.distance_transform_edt(~st, sampling=spacing)[sp]
+    d_truth_to_pred = ndimage.distance_transform_edt(~sp, sampling=spacing)[st]
+    asd = 0.5 * (d_pred_to_truth.mean() + d_truth_to_pred.mean())
+    hd95 = np.percentile(np.concatenate([d_pred_to_truth, d_truth_to_pred]), 95)
+    return float(asd), float(hd95)
+
+
+class Evaluator:
+    """Collects every metric of a split, one image at a time.
+
+    ``add(target, pred, case=None)`` takes integer label maps of one image; ``summary()`` returns the
+    dictionary written to the result JSON.  ``surface=False`` skips ASD/HD95 (they cost a distance transform
+    per image and class; validation during training does not need them).
+    """
+
+    def __init__(self, n_classes, surface=True, spacing=None):
+        self.n_classes = int(n_classes)
+        self.surface = surface
+        self.spacing = spacing
+        self.confusion = ConfusionMatrix(n_classes)
+        self.cases = {}   # case -> ConfusionMatrix
+        self.distances = {c: [] for c in range(1, self.n_classes)}  # class -> [(asd, hd95)]
+        self.n_empty_mismatch = 0
+        self.n_images = 0
+
+    def add(self, target, pred, case=None):
+        target, pred = np.asarray(target), np.asarray(pred)
+        self.confusion.update(target, pred)
+        key = case if case is not None else f"#{self.n_images}"
+        self.cases.setdefault(key, ConfusionMatrix(self.n_classes)).update(target, pred)
+        self.n_images += 1
+        if not self.surface:
+            return
+        for c in range(1, self.n_classes):
+            p, t = pred == c, target == c
+            if p.any() != t.any():
+                self.n_empty_mismatch += 1
+            elif p.any():
+                self.distances[c].append(surface_distances(p, t, self.spacing))
+
+    def case_dice(self):
+        """{case: mean foreground Dice of that case} with the empty-mask convention."""
+        out = {}
+        for case, cm in self.cases.items():
+            m = cm.matrix.astype(np.float64)
+            values = []
+            for c in range(1, self.n_classes):
+                tp, truth, predicted = m[c, c], m[c, :].sum(), m[:, c].sum()
+                values.append(1.0 if truth + predicted == 0 else 2 * tp / (truth + predicted))
+            out[case] = float(np.mean(values))
+        return out
+
+    def summary(self):
+        result = self.confusion.scores()
+        per_case = self.case_dice()
+        result["dice_case"] = float(np.mean(list(per_case.values()))) if per_case else float("nan")
+        if self.surface:
+            pairs = [d for c in self.distances for d in self.distances[c]]
+            result["asd"] = float(np.mean([a for a, _ in pairs])) if pairs else float("nan")
+            result["hd95"] = float(np.mean([h for _, h in pairs])) if pairs else float("nan")
+            result["n_empty_mismatch"] = int(self.n_empty_mismatch)
+        result["n_images"] = int(self.n_images)
+        result["n_cases"] = len(per_case)
+        if self.n_classes > 2:
+            pc = self.confusion.per_class()
+            result["per_class"] = {
+                str(c): {k: _finite_or_none(pc[k][c]) for k in ("dice", "iou", "precision", "recall")}
+                for c in range(self.n_classes)}
+        result["per_case_dice"] = per_case
+        return result
+
+
+def _finite_or_none(x):
+    x = float(x)
+    return x if np.isfinite(x) else None
