@@ -8,7 +8,7 @@ model-specific keywords) and returns a ``jittor.nn.Module`` whose ``execute`` gi
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional, Tuple
 
 from utils import runtime  # noqa: F401  (configures Jittor before it is imported)
 from utils.errors import ConfigError
@@ -18,21 +18,29 @@ from utils.errors import ConfigError
 class ModelInfo:
     name: str
     builder: Callable
-    divisor: int          # H and W must be multiples of this
-    min_size: int         # smallest H/W the network takes (a multiple of divisor)
+    divisor: int                 # H and W must be multiples of this
+    min_size: int                # smallest H/W the network takes (a multiple of divisor)
     description: str
+    reference_params: Optional[int] = None  # the original's stated count at n_classes=2 (BN statistics included)
+    no_grad: Tuple[str, ...] = ()           # regexes of parameters that legitimately get no gradient
 
 
 _REGISTRY = {}
 
 
-def register_model(name, divisor=16, min_size=None, description=""):
-    """Decorator: register ``builder(in_channels=3, n_classes=2, **kw)`` under the CLI ``name``."""
+def register_model(name, divisor=16, min_size=None, description="", reference_params=None, no_grad=()):
+    """Decorator: register ``builder(in_channels=3, n_classes=2, **kw)`` under the CLI ``name``.
+
+    ``divisor``/``min_size``: the input sizes the network takes; ``description`` defaults to the first line of
+    the builder's docstring; ``reference_params``: the parameter count the original states (checked by the
+    tests within 2%); ``no_grad``: regexes of parameter names that legitimately receive no gradient.
+    """
     def wrap(builder):
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is registered twice")
         doc = description or ((builder.__doc__ or "").strip().splitlines() or [""])[0]
-        _REGISTRY[name] = ModelInfo(name, builder, divisor, min_size or divisor, doc)
+        _REGISTRY[name] = ModelInfo(name, builder, divisor, min_size or divisor, doc, reference_params,
+                                    tuple(no_grad))
         return builder
     return wrap
 

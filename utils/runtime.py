@@ -208,11 +208,12 @@ _filter = None
 def init(cuda=False, verbose=False):
     """Configure (if not done yet), import Jittor, select the device and return the ``jittor`` module.
 
-    Unless ``verbose``, Jittor's compile-progress lines are filtered out of stderr.
+    Unless ``verbose`` (or ``JMEDSEG_STDERR_FILTER=0``, which the test suite sets because pytest captures
+    file descriptors itself), Jittor's compile-progress lines are filtered out of stderr.
     """
     global _filter
     configure(cuda=cuda, verbose=verbose)
-    if not verbose and _filter is None and os.name == "posix":
+    if not verbose and _filter is None and os.name == "posix" and os.environ.get("JMEDSEG_STDERR_FILTER") != "0":
         _filter = _CompileLineFilter()
     import jittor as jt
     if cuda:
