@@ -35,6 +35,8 @@ def adjust_saturation(img, factor):
 
 def adjust_hue(img, shift):
     """Rotate the hue by ``shift`` turns (in [-0.5, 0.5]); float image in [0, 255]."""
+    if shift == 0:
+        return img
     hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
     hsv[..., 0] = np.mod(hsv[..., 0] + shift * 180.0, 180.0)
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)

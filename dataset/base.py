@@ -119,6 +119,13 @@ class SegDataset(Dataset):
             self._cache_bytes += nbytes
         return image, mask
 
+    def preload(self, desc="checking data"):
+        """Read every sample once (labels checked, images cached), so bad files stop a run before it starts."""
+        from tqdm import tqdm
+        for i in tqdm(range(len(self.samples)), desc=desc, leave=False, unit="image"):
+            self.load(i)
+        return self
+
     def __getitem__(self, index):
         image, mask = self.load(index)
         if mask is None:

@@ -75,8 +75,9 @@ def make_split(args, split, train=False):
     if train and args.aug:
         from advance.augment import color_augmentation
         augment = color_augmentation()
-    return SegDataset(samples, n_classes=args.class_num, img_size=args.img_size, augment=augment,
+    data = SegDataset(samples, n_classes=args.class_num, img_size=args.img_size, augment=augment,
                       batch_size=args.batch_size, shuffle=train)
+    return data.preload(desc=f"reading the {split} split")
 
 
 # --------------------------------------------------------------------------------------------------- model

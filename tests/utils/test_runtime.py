@@ -1,0 +1,58 @@
+"""utils.runtime: environment before import, oneDNN linking, CUDA errors, the compile-line filter."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, jt
+from utils import runtime
+
+
+def test_cpu_by_default_with_nvcc_disabled():
+    assert os.environ.get("nvcc_path") == ""
+    assert jt.flags.use_cuda == 0
+    assert "on CPU" in runtime.describe()
+
+
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(runtime.RuntimeSetupError, match="--cuda"):
+        runtime.init(cuda=True)
+    assert jt.flags.use_cuda == 0
+
+
+@pytest.mark.skipif(not os.path.exists(runtime._SYSTEM_DNNL_INCLUDE), reason="libdnnl-dev is not installed")
+def test_ensure_onednn_links_the_system_library_idempotently(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert runtime.onednn_dir() is None
+    first = runtime.ensure_onednn()
+    assert first and os.path.islink(os.path.join(first, "include"))
+    assert os.path.realpath(os.path.join(first, "lib", "libmkldnn.so")).endswith(".so.2") or \
+        "libdnnl.so" in os.path.realpath(os.path.join(first, "lib", "libmkldnn.so"))
+    assert runtime.ensure_onednn() == first
+
+
+def test_onednn_is_used_here_when_installed():
+    if not os.path.exists(runtime._SYSTEM_DNNL_INCLUDE):
+        pytest.skip("libdnnl-dev is not installed")
+    assert "oneDNN on" in runtime.describe()
+
+
+def test_compile_progress_lines_are_filtered_from_stderr(tmp_path):
+    """A child process with the filter on: Jittor-style progress lines vanish, everything else passes."""
+    script = (
+        "import os, sys\n"
+        "from utils import runtime\n"
+        "runtime.init()\n"
+        "os.write(2, b'before\\n')\n"
+        "os.write(2, b'\\nCompiling Operators(1/3) used: 2.1s eta: 4s \\rCompiling Operators(3/3) used: 3s eta: 0s \\r\\n')\n"
+        "os.write(2, b'progress 50%\\rprogress 100%\\n')\n"
+        "print('error: kept', file=sys.stderr)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("JMEDSEG_STDERR_FILTER", None)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=300)
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "Compiling Operators" not in err
+    assert err == "before\nprogress 50%\rprogress 100%\nerror: kept\n"
