@@ -58,7 +58,14 @@ def build_parser(models, datasets, losses, optimizers):
     p.add_argument("--img-size", type=int, help="resize images to N x N (masks with nearest neighbour)")
     p.add_argument("--seed", type=int, default=0, help="seed of shuffling, augmentation and initialisation")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training run")
-    p.add_argument("--input", help="predict mode: a folder of images to segment (default: the test split)")
+    p.add_argument("--input", help="predict mode: a folder of images, a NIfTI volume or a folder of volumes "
+                                   "(default: the test split)")
+    p.add_argument("--label-map", help="mask value -> class, e.g. 0:0,128:1,255:2 (default: masks hold class "
+                                       "ids, or 0/255 for two classes)")
+    p.add_argument("--window", type=int, help="test/predict by sliding windows of N x N (any image size)")
+    p.add_argument("--overlap", type=float, default=0.5, help="overlap of sliding windows, in [0, 1)")
+    p.add_argument("--blend", default="gaussian", choices=["gaussian", "uniform"],
+                   help="weighting of overlapping windows")
     p.add_argument("-v", "--verbose", action="store_true", help="show Jittor's own log lines")
     return p
 

@@ -1,4 +1,5 @@
-"""Dataset registry: ``--dataset`` names of the original, ``demo``, or the path of a folder dataset.
+"""Dataset registry: ``--dataset`` names of the original, ``demo``, or the path of a folder dataset (the folder
+layout, or the LGG ``kaggle_3m`` layout).
 
 ``load_split(name, split, data_root)`` returns the :class:`~dataset.base.Sample` list of a split;
 :class:`~dataset.base.SegDataset` turns samples into batches.
@@ -10,6 +11,7 @@ from utils.errors import ConfigError, DataError
 from .base import SPLITS, Sample, SegDataset, check_samples  # noqa: F401
 from .demo import ensure_demo
 from .folder import is_folder_dataset, read_folder_split
+from .lgg import is_lgg_dataset, read_lgg_split
 from .original import ORIGINAL_DATASETS, read_original_split
 
 
@@ -44,6 +46,9 @@ def load_split(name, split, data_root="./data"):
     if os.path.isdir(name):
         if is_folder_dataset(name):
             return read_folder_split(name, split)
-        raise DataError(f"{name} is a folder but not a dataset: it needs images/ and masks/ (see README, 'Datasets')")
+        if is_lgg_dataset(name):
+            return read_lgg_split(name, split)
+        raise DataError(f"{name} is a folder but not a dataset: it needs images/ and masks/, or patient folders "
+                        "with <patient>_<n>.tif and <patient>_<n>_mask.tif (see README, 'Datasets')")
     raise ConfigError(f"unknown dataset {name!r}: use one of {', '.join(list_datasets())} or the path of a "
                       "folder with images/ and masks/")

@@ -28,12 +28,39 @@ class Sample:
         return self.case if self.case is not None else self.stem
 
 
-def map_labels(mask, n_classes, path=""):
-    """Class ids in ``[0, n_classes)``; a binary mask stored as 0/255 becomes 0/1.
+def parse_label_map(text):
+    """``"0:0,128:1,255:2"`` -> ``{0: 0, 128: 1, 255: 2}`` (stored mask value -> class id)."""
+    if text is None:
+        return None
+    out = {}
+    try:
+        for item in text.split(","):
+            value, cls = item.split(":")
+            out[int(value)] = int(cls)
+    except ValueError:
+        raise DataError(f"--label-map {text!r}: write value:class pairs such as 0:0,128:1,255:2") from None
+    return out
 
-    Any other value is an error that names the file and the values found.
+
+def map_labels(mask, n_classes, path="", label_map=None):
+    """Class ids in ``[0, n_classes)``.
+
+    With ``label_map`` ({stored value: class}) every value must be in the map.  Without it, values already in
+    ``[0, n_classes)`` are kept and a binary mask stored as 0/255 becomes 0/1.  Anything else is an error that
+    names the file and the values found.
     """
     values = np.unique(mask)
+    if label_map is not None:
+        unknown = [int(v) for v in values if int(v) not in label_map]
+        if unknown:
+            raise DataError(f"mask {path} has values {unknown[:10]} that --label-map does not map")
+        bad = sorted({c for c in label_map.values() if not 0 <= c < n_classes})
+        if bad:
+            raise DataError(f"--label-map maps to classes {bad} outside 0..{n_classes - 1} for -c {n_classes}")
+        lut = np.zeros(int(max(label_map)) + 1, dtype=np.int64)
+        for v, c in label_map.items():
+            lut[v] = c
+        return lut[mask]
     if values.size and values.min() >= 0 and values.max() < n_classes:
         return mask
     if n_classes == 2 and set(values.tolist()) <= {0, 255}:
@@ -86,10 +113,11 @@ class SegDataset(Dataset):
     """
 
     def __init__(self, samples, n_classes=2, img_size=None, augment=None, batch_size=1, shuffle=False,
-                 drop_last=False, cache_mb=2048, need_masks=True):
+                 drop_last=False, cache_mb=2048, need_masks=True, label_map=None):
         super().__init__()
         self.samples = list(samples)
         self.n_classes = n_classes
+        self.label_map = label_map
         self.img_size = img_size
         self.augment = augment
         self.need_masks = need_masks
@@ -111,7 +139,7 @@ class SegDataset(Dataset):
             if mask.shape != image.shape[:2]:
                 raise DataError(f"mask {s.mask} is {mask.shape[0]}x{mask.shape[1]} but image {s.image} is "
                                 f"{image.shape[0]}x{image.shape[1]}")
-            mask = map_labels(mask, self.n_classes, s.mask)
+            mask = map_labels(mask, self.n_classes, s.mask, self.label_map)
         image, mask = resize_pair(image, mask, self.img_size)
         nbytes = image.nbytes + (mask.nbytes if mask is not None else 0)
         if self._cache_bytes + nbytes <= self._cache_limit:

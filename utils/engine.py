@@ -10,6 +10,7 @@ import jittor as jt
 from jittor import nn
 
 from utils.errors import ConfigError, TrainingDiverged
+from utils.inference import sliding_window_probs
 from utils.metrics import Evaluator
 
 OPTIMIZERS = ("Adam", "SGD")
@@ -40,11 +41,12 @@ def seed_epoch(seed, epoch, loaders=()):
         loader._shuffle_rng = np.random.default_rng(seed * 100003 + epoch)
 
 
-def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, desc="train"):
+def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, desc="train", on_step=None):
     """One pass over ``loader``; returns the sample-weighted mean loss.
 
     ``schedule(iteration_in_epoch) -> lr`` (poly) is applied before every step.  A NaN/inf loss raises
-    :class:`TrainingDiverged` before the weights are updated with it.
+    :class:`TrainingDiverged` before the weights are updated with it.  ``on_step(iteration, loss, lr)`` is
+    called after every step (logging).
     """
     model.train()
     total, count = 0.0, 0
@@ -57,6 +59,8 @@ def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, d
         if not math.isfinite(value):
             raise TrainingDiverged(f"the loss became {value} at epoch {epoch}, batch {it}")
         optimizer.step(loss)
+        if on_step is not None:
+            on_step(it, value, float(optimizer.lr))
         n = int(images.shape[0])
         total += value * n
         count += n
@@ -65,27 +69,40 @@ def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, d
     return total / max(count, 1)
 
 
-def predict_batches(model, loader, desc="predict"):
-    """Yield ``(indices, predicted labels N x H x W int64, probabilities N x C x H x W float32)`` in eval mode."""
-    model.eval()
+def predict_probs(model, images, window=None, overlap=0.5, blend="gaussian"):
+    """Class probabilities ``N x C x H x W`` (numpy) of a batch of images (``jt.Var`` or numpy, N x C x H x W).
+
+    With ``window``, each image is segmented by sliding windows (utils.inference), whatever its size.  The
+    caller puts the model in eval mode.
+    """
     with jt.no_grad():
-        for images, _, indices in tqdm(loader, total=len(loader), desc=desc, leave=False, unit="batch"):
-            logits = model(images)
-            prob = nn.softmax(logits, dim=1)
-            pred = prob.argmax(dim=1)[0]
-            yield indices.numpy(), pred.numpy().astype(np.int64), prob.numpy()
+        if window:
+            arr = images.numpy() if isinstance(images, jt.Var) else np.asarray(images)
+            return np.stack([sliding_window_probs(model, img, window, overlap, blend) for img in arr])
+        x = images if isinstance(images, jt.Var) else jt.array(images)
+        return nn.softmax(model(x), dim=1).numpy()
 
 
-def evaluate(model, loader, n_classes, surface=False, desc="val", on_prediction=None):
+def predict_batches(model, loader, desc="predict", **window):
+    """Yield ``(indices, predicted labels N x H x W int64, probabilities N x C x H x W)`` in eval mode."""
+    model.eval()
+    for images, _, indices in tqdm(loader, total=len(loader), desc=desc, leave=False, unit="batch"):
+        prob = predict_probs(model, images, **window)
+        yield indices.numpy(), prob.argmax(axis=1).astype(np.int64), prob
+
+
+def evaluate(model, loader, n_classes, surface=False, desc="val", on_prediction=None, evaluator=None, **window):
     """Metrics of ``model`` on ``loader``'s split (see utils.metrics); adds ``infer_ms_per_image``.
 
-    ``on_prediction(index, pred)`` is called for every image (overlays, mask files).
+    ``on_prediction(index, pred)`` is called for every image (overlays, mask files); ``window`` keywords
+    (``window``, ``overlap``, ``blend``) switch to sliding-window inference; pass ``evaluator`` to keep it
+    (per-case rows) after the call.
     """
-    ev = Evaluator(n_classes, surface=surface)
+    ev = evaluator or Evaluator(n_classes, surface=surface)
     dataset = loader
     seconds, n_images = 0.0, 0
     start = time.perf_counter()
-    for indices, preds, _ in predict_batches(model, loader, desc=desc):
+    for indices, preds, _ in predict_batches(model, loader, desc=desc, **window):
         seconds += time.perf_counter() - start
         for idx, pred in zip(indices, preds):
             _, mask = dataset.load(int(idx))

@@ -5,14 +5,15 @@ Output files (names as the original's, plus the dataset):
 * ``checkpoints/{model}/{tag}.pkl``: best validation-mIoU weights; ``{tag}-last.pkl``: the state
   ``--resume`` continues from (weights, optimizer, epoch, best score, history), rewritten every epoch;
 * ``{result_dir}/{model}-{dataset}-{opt}-{loss}-{epochs}-{mode}-stn..-pretrain..-aug...json``: test metrics;
-* ``{result_dir}/{tag}-log.csv``: one row per epoch; ``{result_dir}/{model}-{dataset}-{opt}-{loss}-{epochs}.png``:
-  curves;
-* ``test_performance/{run}/<stem>.png``: overlays; predict mode adds ``masks/`` and ``overlays/`` folders.
+* ``{result_dir}/{run}-cases.csv``: one row per case (patient / volume / image) and foreground class;
+* ``{result_dir}/{tag}-log.csv``: one row per epoch; ``{result_dir}/tensorboard/{tag}/``: TensorBoard events;
+  ``{result_dir}/{model}-{dataset}-{opt}-{loss}-{epochs}.png``: curves;
+* ``test_performance/{run}/<stem>.png``: overlays; predict mode adds ``masks/`` and ``overlays/`` folders
+  (and ``<case>_pred.nii.gz`` label volumes when the input is NIfTI).
 
 where ``tag = {model}-{dataset}-{opt}-{loss}-stn{S}-pretrain{P}-aug{A}``.
 """
 import csv
-import io
 import json
 import os
 import time
@@ -25,18 +26,20 @@ from utils import runtime
 import jittor as jt
 
 from dataset import SegDataset, check_samples, dataset_tag, load_split
-from dataset.base import Sample
+from dataset.base import Sample, parse_label_map
 from dataset.io import IMAGE_EXTS, read_image
+from dataset.volumes import is_volume, list_volumes, load_volume, read_slicing, save_label_volume, window_volume
 from loss import build_loss
 from model import check_input_size, count_parameters, create_model
 from utils import checkpoint as ckpt
-from utils.engine import OPTIMIZERS, evaluate, make_optimizer, poly_lr, predict_batches, seed_epoch, train_one_epoch
+from utils.engine import (OPTIMIZERS, evaluate, make_optimizer, poly_lr, predict_batches, predict_probs, seed_epoch,
+                          train_one_epoch)
 from utils.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
+from utils.logs import TensorBoard, write_epoch_csv
+from utils.metrics import Evaluator
 from utils.visualize import overlay, plot_curves, save_mask, save_rgb
 
 __all__ = ["OPTIMIZERS", "run"]
-
-LOG_FIELDS = ["epoch", "lr", "train_loss", "mIoU", "mDice", "dice_fg", "mAcc", "seconds"]
 
 
 # --------------------------------------------------------------------------------------------------- names
@@ -54,11 +57,16 @@ class RunPaths:
         self.curves = os.path.join(args.result_dir, f"{base}-{args.epochs}.png")
         self.run = f"{base}-{args.epochs}-{args.mode}-{flags}"
         self.result = os.path.join(args.result_dir, f"{self.run}.json")
+        self.cases = os.path.join(args.result_dir, f"{self.run}-cases.csv")
+        self.tensorboard = os.path.join(args.result_dir, "tensorboard", self.tag)
         self.overlays = os.path.join("test_performance", self.run)
 
 
 # --------------------------------------------------------------------------------------------------- data
 def _check_size(args, sizes, what):
+    if args.window:  # sliding windows take any image size; the window itself must suit the model
+        check_input_size(args.model, args.window, args.window)
+        return
     if len(sizes) > 1:
         shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:4])
         raise DataError(f"the {what} images have different sizes ({shown}, ...); pass --img-size N to resize "
@@ -70,14 +78,30 @@ def _check_size(args, sizes, what):
 def make_split(args, split, train=False):
     """The :class:`SegDataset` of ``split`` (checked: files, sizes, model divisibility)."""
     samples = load_split(args.dataset, split, args.data_root)
-    _check_size(args, check_samples(samples, args.img_size, what=f"{split} split"), split)
+    sizes = check_samples(samples, args.img_size, what=f"{split} split")
+    if train:
+        _check_size(argparse_copy(args, window=None), sizes, split)
+    else:
+        _check_size(args, sizes, split)
     augment = None
     if train and args.aug:
         from advance.augment import color_augmentation
         augment = color_augmentation()
     data = SegDataset(samples, n_classes=args.class_num, img_size=args.img_size, augment=augment,
-                      batch_size=args.batch_size, shuffle=train)
+                      batch_size=1 if (args.window and not train) else args.batch_size, shuffle=train,
+                      label_map=parse_label_map(args.label_map))
     return data.preload(desc=f"reading the {split} split")
+
+
+def argparse_copy(args, **changes):
+    """A copy of the parsed flags with some values changed."""
+    import argparse
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
+def _window(args):
+    """Keywords of sliding-window inference for utils.engine (empty when --window is not given)."""
+    return dict(window=args.window, overlap=args.overlap, blend=args.blend) if args.window else {}
 
 
 # --------------------------------------------------------------------------------------------------- model
@@ -112,12 +136,15 @@ def _load_for_inference(args, paths, model):
 
 
 # --------------------------------------------------------------------------------------------------- logs
-def _write_log(path, history):
+def _write_cases(path, rows):
+    """One CSV row per case and foreground class (Dice of the case's pooled slices = volume Dice)."""
+    import io
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS, extrasaction="ignore")
+    fields = ["case", "class_id", "dice", "true_pixels", "predicted_pixels", "n_images"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k)) for k in LOG_FIELDS})
+    for row in rows:
+        writer.writerow({**row, "dice": f"{row['dice']:.6f}"})
     ckpt.atomic_write_text(buf.getvalue(), path)
 
 
@@ -136,21 +163,24 @@ def _write_json(path, result):
 
 
 def _print_metrics(result, title):
-    keys = ["mDice", "mIoU", "dice_fg", "iou_fg", "dice_case", "mPrecision", "mRecall", "asd", "hd95"]
+    keys = ["mDice", "mIoU", "dice_fg", "iou_fg", "dice_case", "dice_slice", "mPrecision", "mRecall", "asd", "hd95"]
     shown = "  ".join(f"{k} {result[k]:.4f}" for k in keys if isinstance(result.get(k), float))
     print(f"{title}: {shown}")
 
 
 # --------------------------------------------------------------------------------------------------- modes
-def _test_and_paint(args, paths, model, data, mode_paths):
-    """Test metrics to JSON, overlays of every test image; returns the result dict."""
-    os.makedirs(mode_paths.overlays, exist_ok=True)
+def _test_and_paint(args, paths, model, data):
+    """Test metrics (returned), the per-case CSV, and an overlay of every test image."""
+    os.makedirs(paths.overlays, exist_ok=True)
 
     def paint(index, pred):
         image, mask = data.load(index)
-        save_rgb(os.path.join(mode_paths.overlays, f"{data.samples[index].stem}.png"), overlay(image, pred, mask))
+        save_rgb(os.path.join(paths.overlays, f"{data.samples[index].stem}.png"),
+                 overlay(image, pred, mask, args.class_num))
 
-    result = evaluate(model, data, args.class_num, surface=True, desc="test", on_prediction=paint)
+    ev = Evaluator(args.class_num, surface=True)
+    result = evaluate(model, data, args.class_num, desc="test", on_prediction=paint, evaluator=ev, **_window(args))
+    _write_cases(paths.cases, ev.case_rows())
     return result
 
 
@@ -180,6 +210,7 @@ def train(args):
           f"train {len(train_data.samples)} / val {len(val_data.samples)} / test {len(test_data.samples)} images; "
           f"loss {args.loss}; {args.optimizer} lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs")
     iters = len(train_data)
+    board = TensorBoard(paths.tensorboard)
     for epoch in range(start_epoch, args.epochs + 1):
         seed_epoch(args.seed, epoch, [train_data])
         schedule = None
@@ -188,7 +219,8 @@ def train(args):
             schedule = lambda it, done=done: poly_lr(args.lr, done + it, args.epochs * iters)  # noqa: E731
         t0 = time.perf_counter()
         try:
-            loss = train_one_epoch(model, train_data, criterion, optimizer, epoch, schedule)
+            loss = train_one_epoch(model, train_data, criterion, optimizer, epoch, schedule,
+                                   on_step=lambda it, v, lr, e=epoch: board.step((e - 1) * iters + it, v, lr))
         except TrainingDiverged as e:
             kept = f"; the last good weights are in {paths.last} (epoch {epoch - 1})" if epoch > 1 else ""
             raise TrainingDiverged(f"{e}{kept}. Lower the learning rate (-l) or check the data.") from None
@@ -204,14 +236,16 @@ def train(args):
         ckpt.atomic_save({"model": ckpt.model_state(model), "optimizer": ckpt.optimizer_state(optimizer),
                           "epoch": epoch, "best_miou": best_miou, "best_epoch": best_epoch, "history": history,
                           ckpt.META_KEY: _meta(args, paths, epochs=args.epochs)}, paths.last)
-        _write_log(paths.log, history)
+        write_epoch_csv(paths.log, history)
+        board.epoch(epoch, row)
         print(f"epoch {epoch}/{args.epochs}: loss {loss:.4f}  val mIoU {val['mIoU']:.4f}  mDice {val['mDice']:.4f}  "
               f"fg Dice {val['dice_fg']:.4f}  ({seconds:.1f} s){'  * best' if improved else ''}")
 
+    board.close()
     if history:
         plot_curves(history, paths.curves, title=paths.tag)
     ckpt.load_weights(model, paths.best, expected_model=args.model)
-    result = _test_and_paint(args, paths, model, test_data, paths)
+    result = _test_and_paint(args, paths, model, test_data)
     seconds = [h["seconds"] for h in history]
     result.update(_result_meta(args, paths, total, trainable, best_epoch=best_epoch,
                                train_s_per_epoch=float(np.mean(seconds)) if seconds else None))
@@ -221,9 +255,11 @@ def train(args):
           f"  best weights     {paths.best}\n"
           f"  resume state     {paths.last}\n"
           f"  metrics JSON     {paths.result}\n"
+          f"  per-case Dice    {paths.cases}\n"
           f"  epoch log        {paths.log}\n"
+          f"  TensorBoard      {paths.tensorboard}/\n"
           f"  curves           {paths.curves}\n"
-          f"  overlays         {paths.overlays}/ (ground truth red, prediction cyan)")
+          f"  overlays         {paths.overlays}/ ({_overlay_legend(args)})")
     return 0
 
 
@@ -241,12 +277,17 @@ def test(args):
     model = build_model(args)
     weights = _load_for_inference(args, paths, model)
     total, trainable = count_parameters(model)
-    result = _test_and_paint(args, paths, model, data, paths)
+    result = _test_and_paint(args, paths, model, data)
     result.update(_result_meta(args, paths, total, trainable, weights=weights))
     _write_json(paths.result, result)
     _print_metrics(result, f"test ({len(data.samples)} images)")
-    print(f"outputs:\n  metrics JSON     {paths.result}\n  overlays         {paths.overlays}/")
+    print(f"outputs:\n  metrics JSON     {paths.result}\n  per-case Dice    {paths.cases}\n"
+          f"  overlays         {paths.overlays}/ ({_overlay_legend(args)})")
     return 0
+
+
+def _overlay_legend(args):
+    return "ground truth red, prediction cyan" if args.class_num == 2 else "ground truth left, prediction right"
 
 
 def _input_samples(folder):
@@ -259,7 +300,13 @@ def _input_samples(folder):
 
 
 def predict(args):
+    """Segment the test split, a folder of images, or NIfTI volumes (a file or a folder of them)."""
     paths = RunPaths(args)
+    model = None
+    if args.input and (is_volume(args.input) or (os.path.isdir(args.input) and _has_volumes(args.input))):
+        model = build_model(args)
+        _load_for_inference(args, paths, model)
+        return _predict_volumes(args, paths, model)
     if args.input:
         samples = _input_samples(args.input)
         out_dir = f"{paths.overlays}-{os.path.basename(os.path.normpath(args.input))}"
@@ -269,22 +316,67 @@ def predict(args):
         samples = load_split(args.dataset, "test", args.data_root)
         out_dir = paths.overlays
     sizes = check_samples(samples, args.img_size, need_masks=False, what="input")
-    for h, w in sizes:
-        check_input_size(args.model, h, w)
+    if args.window:
+        check_input_size(args.model, args.window, args.window)
+    else:
+        for h, w in sizes:
+            check_input_size(args.model, h, w)
     model = build_model(args)
     _load_for_inference(args, paths, model)
     data = SegDataset(samples, n_classes=args.class_num, img_size=args.img_size, batch_size=1, need_masks=False)
-    for indices, preds, _ in predict_batches(model, data, desc="predict"):
+    for indices, preds, _ in predict_batches(model, data, desc="predict", **_window(args)):
         for idx, pred in zip(indices, preds):
             s = data.samples[int(idx)]
             image = read_image(s.image)
-            if pred.shape != image.shape[:2]:
-                pred = cv2.resize(pred.astype(np.uint8), (image.shape[1], image.shape[0]),
-                                  interpolation=cv2.INTER_NEAREST).astype(np.int64)
+            pred = _resize_labels(pred, image.shape[:2])
             save_mask(os.path.join(out_dir, "masks", f"{s.stem}.png"), pred, args.class_num)
-            save_rgb(os.path.join(out_dir, "overlays", f"{s.stem}.png"), overlay(image, pred))
+            save_rgb(os.path.join(out_dir, "overlays", f"{s.stem}.png"), overlay(image, pred, None, args.class_num))
     print(f"segmented {len(samples)} images:\n  masks     {out_dir}/masks/ "
-          f"({'0/255' if args.class_num == 2 else 'class ids'})\n  overlays  {out_dir}/overlays/ (prediction cyan)")
+          f"({'0/255' if args.class_num == 2 else 'class ids'})\n  overlays  {out_dir}/overlays/")
+    return 0
+
+
+def _has_volumes(folder):
+    return any(is_volume(os.path.join(folder, n)) for n in os.listdir(folder))
+
+
+def _resize_labels(pred, shape):
+    if pred.shape == tuple(shape):
+        return pred
+    return cv2.resize(pred.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(np.int64)
+
+
+def _segment_slice(args, model, slice_u8):
+    """Labels of one 2D uint8 slice (as the slicing tool writes them: grey, repeated over RGB)."""
+    from dataset.base import resize_pair
+    image, _ = resize_pair(np.repeat(slice_u8[:, :, None], 3, axis=2), None, args.img_size)
+    x = image.transpose(2, 0, 1).astype(np.float32)[None] / 255.0
+    model.eval()
+    return _resize_labels(predict_probs(model, x, **_window(args))[0].argmax(axis=0), slice_u8.shape)
+
+
+def _predict_volumes(args, paths, model):
+    """Slice each volume as the training data was sliced, segment, re-stack, write NIfTI with the source header."""
+    volumes = [args.input] if os.path.isfile(args.input) else list_volumes(args.input)
+    slicing = read_slicing(args.dataset if args.dataset and os.path.isdir(args.dataset) else None)
+    axis = slicing["axis"]
+    out_dir = f"{paths.overlays}-{os.path.basename(os.path.normpath(args.input)).split('.nii')[0]}"
+    written = []
+    for path in tqdm(volumes, desc="volumes", unit="volume"):
+        vol, img = load_volume(path)
+        if vol.ndim != 3:
+            raise DataError(f"{path} has {vol.ndim} dimensions; expected a 3D volume")
+        scaled = window_volume(vol, slicing["window"], slicing["percentiles"])
+        first = np.take(scaled, 0, axis=axis)
+        if not args.window:
+            h, w = (args.img_size, args.img_size) if args.img_size else first.shape
+            check_input_size(args.model, h, w)
+        labels = [_segment_slice(args, model, np.take(scaled, k, axis=axis)) for k in range(vol.shape[axis])]
+        case = os.path.basename(path).split(".nii")[0]
+        target = os.path.join(out_dir, f"{case}_pred.nii.gz")
+        save_label_volume(np.stack(labels, axis=axis), target, img.affine, img.header)
+        written.append(target)
+    print(f"segmented {len(written)} volumes (axis {axis}):\n" + "\n".join(f"  {w}" for w in written))
     return 0
 
 

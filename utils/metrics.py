@@ -8,8 +8,10 @@ Conventions (README "Metrics"):
 * ``mPrecision, mRecall``: precision and recall of the **foreground** classes (mean over them), from the
   pooled matrix.  The original reported the background's.
 * ``dice_fg, iou_fg``: pooled Dice/IoU averaged over the foreground classes only.
-* ``dice_case``: mean over cases of each case's foreground Dice (a case is an image, or a patient when the
-  dataset names patients).  Per class: both masks empty -> 1, one empty -> 0.
+* ``dice_case``: mean over cases of each case's foreground Dice, the case's slices pooled (a case is an image,
+  or a patient / volume when the dataset names them: then this is the Dice of the stacked 3D volume).
+  ``dice_slice``: mean over images of each image's foreground Dice.  Per class: both masks empty -> 1,
+  one empty -> 0.
 * ``asd, hd95``: average symmetric surface distance and 95th-percentile Hausdorff distance per image and
   foreground class (pixels, or mm when a spacing is given), from Euclidean distance transforms; the mean over
   every (image, class) where both masks are non-empty.  Both empty: excluded.  One empty: excluded and counted
@@ -129,12 +131,17 @@ class Evaluator:
         self.distances = {c: [] for c in range(1, self.n_classes)}  # class -> [(asd, hd95)]
         self.n_empty_mismatch = 0
         self.n_images = 0
+        self.slice_dice = []
+        self.case_images = {}
 
     def add(self, target, pred, case=None):
         target, pred = np.asarray(target), np.asarray(pred)
         self.confusion.update(target, pred)
         key = case if case is not None else f"#{self.n_images}"
         self.cases.setdefault(key, ConfusionMatrix(self.n_classes)).update(target, pred)
+        self.case_images[key] = self.case_images.get(key, 0) + 1
+        self.slice_dice.append(float(np.mean([dice_binary(pred == c, target == c)
+                                              for c in range(1, self.n_classes)])))
         self.n_images += 1
         if not self.surface:
             return
@@ -145,22 +152,30 @@ class Evaluator:
             elif p.any():
                 self.distances[c].append(surface_distances(p, t, self.spacing))
 
+    def case_rows(self):
+        """One dict per (case, foreground class): Dice of the case's pooled slices, pixel counts, images."""
+        rows = []
+        for case, cm in self.cases.items():
+            m = cm.matrix
+            for c in range(1, self.n_classes):
+                tp, truth, predicted = int(m[c, c]), int(m[c, :].sum()), int(m[:, c].sum())
+                dice = 1.0 if truth + predicted == 0 else 2.0 * tp / (truth + predicted)
+                rows.append(dict(case=case, class_id=c, dice=dice, true_pixels=truth, predicted_pixels=predicted,
+                                 n_images=self.case_images[case]))
+        return rows
+
     def case_dice(self):
         """{case: mean foreground Dice of that case} with the empty-mask convention."""
-        out = {}
-        for case, cm in self.cases.items():
-            m = cm.matrix.astype(np.float64)
-            values = []
-            for c in range(1, self.n_classes):
-                tp, truth, predicted = m[c, c], m[c, :].sum(), m[:, c].sum()
-                values.append(1.0 if truth + predicted == 0 else 2 * tp / (truth + predicted))
-            out[case] = float(np.mean(values))
-        return out
+        per_case = {}
+        for row in self.case_rows():
+            per_case.setdefault(row["case"], []).append(row["dice"])
+        return {case: float(np.mean(v)) for case, v in per_case.items()}
 
     def summary(self):
         result = self.confusion.scores()
         per_case = self.case_dice()
         result["dice_case"] = float(np.mean(list(per_case.values()))) if per_case else float("nan")
+        result["dice_slice"] = float(np.mean(self.slice_dice)) if self.slice_dice else float("nan")
         if self.surface:
             pairs = [d for c in self.distances for d in self.distances[c]]
             result["asd"] = float(np.mean([a for a, _ in pairs])) if pairs else float("nan")
@@ -170,9 +185,14 @@ class Evaluator:
         result["n_cases"] = len(per_case)
         if self.n_classes > 2:
             pc = self.confusion.per_class()
-            result["per_class"] = {
-                str(c): {k: _finite_or_none(pc[k][c]) for k in ("dice", "iou", "precision", "recall")}
-                for c in range(self.n_classes)}
+            result["per_class"] = {}
+            for c in range(self.n_classes):
+                entry = {k: _finite_or_none(pc[k][c]) for k in ("dice", "iou", "precision", "recall")}
+                if self.surface and c > 0:
+                    d = self.distances[c]
+                    entry["asd"] = float(np.mean([a for a, _ in d])) if d else None
+                    entry["hd95"] = float(np.mean([h for _, h in d])) if d else None
+                result["per_class"][str(c)] = entry
         result["per_case_dice"] = per_case
         return result
 

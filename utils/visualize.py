@@ -1,7 +1,9 @@
-"""Pictures: training curves, overlays of prediction and ground-truth contours, predicted mask PNGs.
+"""Pictures: training curves, overlays of prediction and ground truth, predicted mask PNGs.
 
-Overlay colours (RGB): ground truth contours red ``(255, 0, 0)``, predicted contours cyan ``(0, 255, 255)``
-(how the original's overlay files look; its code meant yellow/blue but wrote BGR).
+Two classes: one picture with the ground-truth contours in red ``(255, 0, 0)`` and the predicted contours in
+cyan ``(0, 255, 255)`` (how the original's overlay files look; its code meant yellow/blue but wrote BGR).
+More classes: two panels side by side, ground truth left and prediction right, each class filled (alpha 0.45)
+and outlined in its colour from :data:`CLASS_COLORS` (class 1 first; the list repeats after 20 classes).
 """
 import os
 
@@ -10,6 +12,17 @@ import numpy as np
 
 GT_COLOR = (255, 0, 0)
 PRED_COLOR = (0, 255, 255)
+# Colours of classes 1, 2, ... in multi-class overlays (RGB; matplotlib's tab20 order).
+CLASS_COLORS = [
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
+    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
+    (219, 219, 141), (158, 218, 229),
+]
+
+
+def class_color(c):
+    return CLASS_COLORS[(c - 1) % len(CLASS_COLORS)]
 
 
 def _contour_pixels(mask):
@@ -26,15 +39,33 @@ def _contour_pixels(mask):
     return out
 
 
-def overlay(image, pred, truth=None):
-    """RGB uint8 image with the predicted contours (cyan) and, when given, the true contours (red)."""
+def _rgb(image):
     out = np.array(image, dtype=np.uint8, copy=True)
-    if out.ndim == 2:
-        out = np.repeat(out[:, :, None], 3, axis=2)
-    out[_contour_pixels(pred)] = PRED_COLOR
-    if truth is not None:
-        out[_contour_pixels(truth)] = GT_COLOR
-    return out
+    return np.repeat(out[:, :, None], 3, axis=2) if out.ndim == 2 else out
+
+
+def _class_panel(image, labels):
+    out = _rgb(image).astype(np.float32)
+    for c in np.unique(labels):
+        if c == 0:
+            continue
+        region = labels == c
+        out[region] = 0.55 * out[region] + 0.45 * np.array(class_color(int(c)), np.float32)
+        out[_contour_pixels(region.astype(np.uint8))] = class_color(int(c))
+    return out.astype(np.uint8)
+
+
+def overlay(image, pred, truth=None, n_classes=2):
+    """An overlay picture (see the module docstring for the colours)."""
+    if n_classes <= 2:
+        out = _rgb(image)
+        out[_contour_pixels(pred)] = PRED_COLOR
+        if truth is not None:
+            out[_contour_pixels(truth)] = GT_COLOR
+        return out
+    panels = ([_class_panel(image, truth)] if truth is not None else []) + [_class_panel(image, pred)]
+    gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+    return np.concatenate(sum(([p, gap] for p in panels), [])[:-1], axis=1)
 
 
 def save_rgb(path, rgb):
