@@ -75,3 +75,148 @@ class OutConv(nn.Conv2d):
 
     def __init__(self, in_ch, n_classes):
         super().__init__(in_ch, n_classes, 1)
+
+
+class UpConv(nn.Sequential):
+    """Nearest-neighbour x2 upsampling, then conv3 -> norm -> ReLU (the ``up_conv`` of Attention U-Net / R2U-Net).
+
+    ``norm`` builds the normalisation layer from a channel count (BatchNorm by default).
+    """
+
+    def __init__(self, in_ch, out_ch, norm=nn.BatchNorm2d):
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(in_ch, out_ch, 3, padding=1),
+            norm(out_ch),
+            nn.ReLU(),
+        )
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate (Oktay et al., 2018, "Attention U-Net"): ``x * sigmoid(psi(relu(W_g g + W_x x)))``.
+
+    ``g`` is the gating signal from the decoder and ``x`` the skip features at the same resolution; ``W_g``,
+    ``W_x`` and ``psi`` are 1x1 convolutions (with bias), each followed by ``norm``; ``psi`` has one channel,
+    so the gate is one coefficient per pixel.  Shared by Attention U-Net (BatchNorm) and R2 Attention U-Net
+    (InstanceNorm).
+    """
+
+    def __init__(self, g_ch, x_ch, inter_ch, norm=nn.BatchNorm2d):
+        super().__init__()
+        self.W_g = nn.Sequential(nn.Conv2d(g_ch, inter_ch, 1), norm(inter_ch))
+        self.W_x = nn.Sequential(nn.Conv2d(x_ch, inter_ch, 1), norm(inter_ch))
+        self.psi = nn.Sequential(nn.Conv2d(inter_ch, 1, 1), norm(1), nn.Sigmoid())
+
+    def execute(self, g, x):
+        return x * self.psi(nn.relu(self.W_g(g) + self.W_x(x)))
+
+
+class ShiftGroupConv(nn.Module):
+    """Grouped conv (no bias) -> GroupNorm(one group per conv group) -> ReLU -> roll the channels by ``shift``.
+
+    The cyclic channel shift moves half a group (``out_group // 2`` by default) into the neighbouring group, so
+    the next grouped convolution mixes information across groups without a dense 1x1 layer.  ``in_group`` and
+    ``out_group`` are the channels per group.  Shared by OneNet and LightNet.
+    """
+
+    def __init__(self, in_group, out_group, groups, dilation=1, kernel_size=3, shift=None):
+        super().__init__()
+        self.shift = out_group // 2 if shift is None else shift
+        self.conv = nn.Conv2d(in_group * groups, out_group * groups, kernel_size,
+                              padding=dilation * (kernel_size // 2), dilation=dilation, groups=groups, bias=False)
+        self.norm = nn.GroupNorm(groups, out_group * groups)
+        self.act = nn.ReLU()
+
+    def execute(self, x):
+        return jt.roll(self.act(self.norm(self.conv(x))), self.shift, 1)
+
+
+class ShiftGroupStack(nn.Sequential):
+    """The 16 dilated 1024-channel ShiftGroupConv layers of OneNet/LightNet; returns the selected layer outputs.
+
+    Each layer has 64 groups of 16 channels, channel shift 8 and the dilation of ``DILATIONS``.  ``execute``
+    chains the layers and returns the outputs of the layers in ``PICKED`` (0-based), in that order.  The
+    original selects them with overlapping slices (``[2:3] + [6:7] + [11:13] + [-4:]``), so layer 12 appears
+    twice; that is kept, since the fusion layers' widths (and the stated parameter counts) depend on it.
+    """
+
+    DILATIONS = (1,) * 3 + (2,) * 4 + (4,) * 6 + (8, 16, 32)
+    PICKED = (2, 6, 11, 12, 12, 13, 14, 15)
+
+    def __init__(self):
+        super().__init__(*[ShiftGroupConv(16, 16, 64, dilation=d) for d in self.DILATIONS])
+
+    def execute(self, x):
+        outputs = []
+        for layer in self:
+            x = layer(x)
+            outputs.append(x)
+        return [outputs[i] for i in self.PICKED]
+
+
+def group_norm(channels):
+    """GroupNorm with the group count EANet/LRF-EANet use: 32/16/8/4 groups for >= 512/256/128/64 channels, else 1."""
+    groups = next((g for c, g in ((512, 32), (256, 16), (128, 8), (64, 4)) if channels >= c), 1)
+    return nn.GroupNorm(groups, channels)
+
+
+class ExternalAttention(nn.Module):
+    """External attention (Guo et al., 2021, "Beyond Self-attention: External Attention using Two Linear Layers").
+
+    conv1x1 (with bias) -> ``linear_0`` (a 1x1 Conv1d to ``k`` = 64 memory units) -> softmax over the pixels ->
+    renormalisation over the units (double normalisation) -> ``linear_1`` (Conv1d back to ``c``) -> conv1x1 +
+    :func:`group_norm` -> ``+ input`` -> ReLU.  Shared by EANet and LRF-EANet.
+    """
+
+    def __init__(self, c, k=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 1)
+        self.linear_0 = nn.Conv1d(c, k, 1, bias=False)
+        self.linear_1 = nn.Conv1d(k, c, 1, bias=False)
+        self.conv2 = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), group_norm(c))
+
+    def execute(self, x):
+        b, c, h, w = x.shape
+        attn = nn.softmax(self.linear_0(self.conv1(x).reshape(b, c, h * w)), dim=-1)
+        attn = attn / (1e-9 + attn.sum(dim=1, keepdims=True))
+        out = self.conv2(self.linear_1(attn).reshape(b, c, h, w))
+        return nn.relu(out + x)
+
+
+class LinkNetDecoder(nn.Module):
+    """LinkNet decoder block (Chaurasia & Culurciello, 2017), as CE-Net and D-LinkNet use it.
+
+    conv1x1 to ``in_ch // 4`` -> BN -> ReLU -> 3x3 transposed conv, stride 2 (x2) -> BN -> ReLU -> conv1x1 to
+    ``out_ch`` -> BN -> ReLU; every convolution keeps its bias, as in the original.
+    """
+
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        mid = in_ch // 4
+        self.conv1 = nn.Conv2d(in_ch, mid, 1)
+        self.norm1 = nn.BatchNorm2d(mid)
+        self.deconv2 = nn.ConvTranspose2d(mid, mid, 3, stride=2, padding=1, output_padding=1)
+        self.norm2 = nn.BatchNorm2d(mid)
+        self.conv3 = nn.Conv2d(mid, out_ch, 1)
+        self.norm3 = nn.BatchNorm2d(out_ch)
+
+    def execute(self, x):
+        x = nn.relu(self.norm1(self.conv1(x)))
+        x = nn.relu(self.norm2(self.deconv2(x)))
+        return nn.relu(self.norm3(self.conv3(x)))
+
+
+class LinkNetHead(nn.Module):
+    """The final stage of CE-Net and D-LinkNet: 4x4 transposed conv, stride 2, to 32 channels (x2) -> ReLU ->
+    conv3 32->32 -> ReLU -> conv3 to the class logits."""
+
+    def __init__(self, in_ch, n_classes, mid=32):
+        super().__init__()
+        self.finaldeconv1 = nn.ConvTranspose2d(in_ch, mid, 4, stride=2, padding=1)
+        self.finalconv2 = nn.Conv2d(mid, mid, 3, padding=1)
+        self.finalconv3 = nn.Conv2d(mid, n_classes, 3, padding=1)
+
+    def execute(self, x):
+        x = nn.relu(self.finaldeconv1(x))
+        x = nn.relu(self.finalconv2(x))
+        return self.finalconv3(x)

@@ -68,7 +68,11 @@ def test_eval_is_deterministic_and_differs_from_train(name):
     np.testing.assert_array_equal(a, b)
     model.train()
     t = model(x).numpy()
-    assert not np.allclose(a, t), "train mode (batch statistics / dropout) should change the output"
+    mode_dependent = [m for m in model.modules() if isinstance(m, (jt.nn.BatchNorm, jt.nn.Dropout))]
+    if mode_dependent:
+        assert not np.allclose(a, t), "train mode (batch statistics / dropout) should change the output"
+    else:  # e.g. GroupNorm-only networks: the mode must not matter
+        np.testing.assert_allclose(a, t, rtol=1e-5, atol=1e-6)
 
 
 def test_save_load_round_trip(name, tmp_path):
