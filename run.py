@@ -5,6 +5,7 @@
     python run.py --model unet --dataset demo --mode test
     python run.py --model unet --dataset demo --mode predict --input path/to/images
     python run.py --model unet --mode debug
+    python run.py --model unet --dataset demo --mode robust      (test split under perturbations)
 
 Flags, defaults and output names follow the original JMedSeg ``run.py``; see README for the differences.
 """
@@ -23,7 +24,7 @@ def _early_flags(argv):
     return known
 
 
-MODES = ("train", "test", "predict", "debug")
+MODES = ("train", "test", "predict", "debug", "robust")
 
 
 def build_parser(models, datasets, losses, optimizers):
@@ -66,6 +67,21 @@ def build_parser(models, datasets, losses, optimizers):
     p.add_argument("--overlap", type=float, default=0.5, help="overlap of sliding windows, in [0, 1)")
     p.add_argument("--blend", default="gaussian", choices=["gaussian", "uniform"],
                    help="weighting of overlapping windows")
+    # The SAS framework (advance/): spatial transformer options, geometric augmentation, robustness benchmark.
+    sas = p.add_argument_group("SAS options (spatial transformer, augmentation, robustness)")
+    sas.add_argument("--stn-size", type=int, help="with --stn: the localisation net sees the image pooled to N x N "
+                                                  "(default: full resolution, as the original)")
+    sas.add_argument("--stn-warp-mask", action="store_true",
+                     help="with --stn: train against masks warped like the image, and map predictions back to the "
+                          "input's frame (the original compared warped predictions with unwarped masks)")
+    sas.add_argument("--geo-aug", default="", metavar="LIST",
+                     help="geometric augmentation of image and mask together: any of flip,rotate,scale,elastic "
+                          "(comma-separated) or all")
+    sas.add_argument("--perturb", default="all", metavar="LIST",
+                     help="robust mode: perturbations to apply (comma-separated; all = brightness, contrast, gamma, "
+                          "noise, blur, jpeg, rotation, scale, translation, screen_photo)")
+    sas.add_argument("--strengths", default="0,0.25,0.5,0.75,1", metavar="LIST",
+                     help="robust mode: perturbation strengths in [0, 1] (0 = clean)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Jittor's own log lines")
     return p
 
@@ -84,11 +100,18 @@ def main(argv=None):
         args = build_parser(list_models(), list_datasets(), list_losses(), experiment.OPTIMIZERS).parse_args(argv)
         return experiment.run(args)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {e}", 2)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130)
+
+
+def _fail(message, code):
+    """Report and stop; under MPI this ends the whole job instead of leaving the other ranks waiting."""
+    if "jittor" in sys.modules:
+        from utils.distributed import fail
+        return fail(message, code)
+    print(message, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from utils import runtime  # noqa: F401
+import jittor as jt
 from jittor.dataset import Dataset
 
 from utils.errors import DataError
@@ -153,6 +154,16 @@ class SegDataset(Dataset):
         for i in tqdm(range(len(self.samples)), desc=desc, leave=False, unit="image"):
             self.load(i)
         return self
+
+    def iter_all(self):
+        """Batches of every sample in order, as ``(images, masks, indices)`` Jittor arrays — not shuffled and
+        not divided among MPI ranks (Jittor's own iterator does both), for evaluation on one process."""
+        for start in range(0, len(self.samples), self.batch_size):
+            items = [self[i] for i in range(start, min(start + self.batch_size, len(self.samples)))]
+            yield tuple(jt.array(np.stack(column)) for column in zip(*items))
+
+    def n_batches_all(self):
+        return -(-len(self.samples) // self.batch_size)
 
     def __getitem__(self, index):
         image, mask = self.load(index)

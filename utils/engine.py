@@ -9,6 +9,7 @@ from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
+from utils.distributed import is_main, mean_over_ranks
 from utils.errors import ConfigError, TrainingDiverged
 from utils.inference import sliding_window_probs
 from utils.metrics import Evaluator
@@ -41,21 +42,29 @@ def seed_epoch(seed, epoch, loaders=()):
         loader._shuffle_rng = np.random.default_rng(seed * 100003 + epoch)
 
 
-def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, desc="train", on_step=None):
+def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, desc="train", on_step=None,
+                    target_fn=None):
     """One pass over ``loader``; returns the sample-weighted mean loss.
 
     ``schedule(iteration_in_epoch) -> lr`` (poly) is applied before every step.  A NaN/inf loss raises
     :class:`TrainingDiverged` before the weights are updated with it.  ``on_step(iteration, loss, lr)`` is
-    called after every step (logging).
+    called after every step (logging).  ``target_fn(masks) -> masks`` is applied to each batch's masks right
+    after the forward pass, so it may use what that pass computed (``STNWrapper.warp_target`` warps them with
+    the spatial transformer's theta).  Under MPI each rank trains on its part of every batch; the loss
+    reported (and checked for NaN) is the mean over ranks, i.e. the loss of the whole batch.
     """
     model.train()
     total, count = 0.0, 0
-    bar = tqdm(loader, total=len(loader), desc=f"{desc} epoch {epoch}", leave=False, unit="batch")
+    bar = tqdm(loader, total=len(loader), desc=f"{desc} epoch {epoch}", leave=False, unit="batch",
+               disable=not is_main())
     for it, (images, masks, _) in enumerate(bar):
         if schedule is not None:
             optimizer.lr = schedule(it)
-        loss = criterion(model(images), masks)
-        value = float(loss.item())
+        outputs = model(images)
+        if target_fn is not None:
+            masks = target_fn(masks)
+        loss = criterion(outputs, masks)
+        value = mean_over_ranks(float(loss.item()))
         if not math.isfinite(value):
             raise TrainingDiverged(f"the loss became {value} at epoch {epoch}, batch {it}")
         optimizer.step(loss)
@@ -66,6 +75,9 @@ def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, d
         count += n
         bar.set_postfix(loss=f"{total / count:.4f}")
     bar.close()
+    # Run every pending lazy operation now (BatchNorm statistics updates, and under MPI their all-reduces), so
+    # that no rank meets another rank's leftover collective later, e.g. while rank 0 alone validates.
+    jt.sync_all()
     return total / max(count, 1)
 
 
@@ -84,9 +96,11 @@ def predict_probs(model, images, window=None, overlap=0.5, blend="gaussian"):
 
 
 def predict_batches(model, loader, desc="predict", **window):
-    """Yield ``(indices, predicted labels N x H x W int64, probabilities N x C x H x W)`` in eval mode."""
+    """Yield ``(indices, predicted labels N x H x W int64, probabilities N x C x H x W)`` in eval mode, for
+    every sample of ``loader`` (a SegDataset) in order, on this process alone (never divided among ranks)."""
     model.eval()
-    for images, _, indices in tqdm(loader, total=len(loader), desc=desc, leave=False, unit="batch"):
+    for images, _, indices in tqdm(loader.iter_all(), total=loader.n_batches_all(), desc=desc, leave=False,
+                                   unit="batch"):
         prob = predict_probs(model, images, **window)
         yield indices.numpy(), prob.argmax(axis=1).astype(np.int64), prob
 

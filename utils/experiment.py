@@ -34,6 +34,7 @@ from model import check_input_size, count_parameters, create_model
 from utils import checkpoint as ckpt
 from utils.engine import (OPTIMIZERS, evaluate, make_optimizer, poly_lr, predict_batches, predict_probs, seed_epoch,
                           train_one_epoch)
+from utils import distributed as dist
 from utils.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from utils.logs import TensorBoard, write_epoch_csv
 from utils.metrics import Evaluator
@@ -48,7 +49,7 @@ class RunPaths:
 
     def __init__(self, args):
         self.dataset = dataset_tag(args.dataset) if args.dataset else "none"
-        flags = f"stn{args.stn}-pretrain{args.pretrain}-aug{args.aug}"
+        flags = f"stn{args.stn}-pretrain{args.pretrain}-aug{args.aug}{_sas_suffix(args)}"
         base = f"{args.model}-{self.dataset}-{args.optimizer}-{args.loss}"
         self.tag = f"{base}-{flags}"
         self.best = os.path.join("checkpoints", args.model, f"{self.tag}.pkl")
@@ -60,6 +61,28 @@ class RunPaths:
         self.cases = os.path.join(args.result_dir, f"{self.run}-cases.csv")
         self.tensorboard = os.path.join(args.result_dir, "tensorboard", self.tag)
         self.overlays = os.path.join("test_performance", self.run)
+
+
+def _sas_suffix(args):
+    """Name suffix for the non-default SAS options (none by default, so the original's names are kept)."""
+    parts = []
+    if getattr(args, "stn", False) and getattr(args, "stn_size", None):
+        parts.append(f"stnsize{args.stn_size}")
+    if getattr(args, "stn", False) and getattr(args, "stn_warp_mask", False):
+        parts.append("warpmask")
+    geo = _geometric(args)
+    if geo:
+        parts.append("geo" + "+".join(g for g in ("flip", "rotate", "scale", "elastic") if g in geo))
+    return "".join(f"-{p}" for p in parts)
+
+
+def _geometric(args):
+    """The set of --geo-aug parts (a ConfigError for unknown names)."""
+    from advance.augment import parse_geometric
+    try:
+        return parse_geometric(getattr(args, "geo_aug", "") or "")
+    except ValueError as e:
+        raise ConfigError(f"--geo-aug: {e}") from None
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -84,9 +107,9 @@ def make_split(args, split, train=False):
     else:
         _check_size(args, sizes, split)
     augment = None
-    if train and args.aug:
-        from advance.augment import color_augmentation
-        augment = color_augmentation()
+    if train:
+        from advance.augment import training_augmentation
+        augment = training_augmentation(color=args.aug, geometric=_geometric(args))
     data = SegDataset(samples, n_classes=args.class_num, img_size=args.img_size, augment=augment,
                       batch_size=1 if (args.window and not train) else args.batch_size, shuffle=train,
                       label_map=parse_label_map(args.label_map))
@@ -117,13 +140,17 @@ def build_model(args):
             from advance.stn import STNWrapper
         except ImportError:
             raise ConfigError("--stn needs advance/stn.py, which this version does not have") from None
-        model = STNWrapper(model)
+        model = STNWrapper(model, stn_size=getattr(args, "stn_size", None),
+                           warp_mask=getattr(args, "stn_warp_mask", False))
+    elif getattr(args, "stn_size", None) or getattr(args, "stn_warp_mask", False):
+        raise ConfigError("--stn-size and --stn-warp-mask are options of the spatial transformer: add --stn")
     return model
 
 
 def _meta(args, paths, **extra):
     return dict(model=args.model, dataset=paths.dataset, n_classes=args.class_num, stn=args.stn,
-                img_size=args.img_size, **extra)
+                img_size=args.img_size, stn_size=getattr(args, "stn_size", None),
+                stn_warp_mask=getattr(args, "stn_warp_mask", False), geo_aug=getattr(args, "geo_aug", ""), **extra)
 
 
 def _load_for_inference(args, paths, model):
@@ -203,14 +230,22 @@ def train(args):
         start_epoch = state["epoch"] + 1
         best_miou, best_epoch, history = state["best_miou"], state["best_epoch"], state["history"]
         print(f"resuming {paths.last} after epoch {state['epoch']} (best mIoU {best_miou:.4f} at epoch {best_epoch})")
-    elif os.path.exists(paths.last):
+    elif os.path.exists(paths.last) and dist.is_main():
         print(f"note: starting a new run; {paths.last} (an earlier run's state) will be replaced")
+    dist.broadcast_parameters(model)  # every rank starts from rank 0's weights
 
-    print(f"{runtime.describe()}\nmodel {args.model}: {total:,} parameters ({trainable:,} trainable); "
-          f"train {len(train_data.samples)} / val {len(val_data.samples)} / test {len(test_data.samples)} images; "
-          f"loss {args.loss}; {args.optimizer} lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs")
+    main = dist.is_main()
+    if main:
+        print(f"{runtime.describe()}\nmodel {args.model}: {total:,} parameters ({trainable:,} trainable); "
+              f"train {len(train_data.samples)} / val {len(val_data.samples)} / test {len(test_data.samples)} "
+              f"images; loss {args.loss}; {args.optimizer} lr {args.lr:g}, batch {args.batch_size}, "
+              f"{args.epochs} epochs")
+        if dist.in_mpi():
+            n = dist.world_size()
+            print(f"MPI: {n} processes; the global batch is {args.batch_size} ({args.batch_size / n:g} per process, "
+                  f"gradients averaged, BatchNorm statistics synchronised); learning rate {args.lr:g} (not scaled)")
     iters = len(train_data)
-    board = TensorBoard(paths.tensorboard)
+    board = TensorBoard(paths.tensorboard) if main else None
     for epoch in range(start_epoch, args.epochs + 1):
         seed_epoch(args.seed, epoch, [train_data])
         schedule = None
@@ -220,11 +255,14 @@ def train(args):
         t0 = time.perf_counter()
         try:
             loss = train_one_epoch(model, train_data, criterion, optimizer, epoch, schedule,
-                                   on_step=lambda it, v, lr, e=epoch: board.step((e - 1) * iters + it, v, lr))
+                                   on_step=board and (lambda it, v, lr, e=epoch: board.step((e - 1) * iters + it, v, lr)),
+                                   target_fn=model.warp_target if getattr(model, "warp_mask", False) else None)
         except TrainingDiverged as e:
             kept = f"; the last good weights are in {paths.last} (epoch {epoch - 1})" if epoch > 1 else ""
             raise TrainingDiverged(f"{e}{kept}. Lower the learning rate (-l) or check the data.") from None
         seconds = time.perf_counter() - t0
+        if not main:
+            continue  # rank 0 alone validates and writes; the others go on to the next epoch's collectives
         val = evaluate(model, val_data, args.class_num, surface=False, desc=f"val epoch {epoch}")
         row = dict(epoch=epoch, lr=float(optimizer.lr), train_loss=loss, seconds=seconds,
                    **{k: val[k] for k in ("mIoU", "mDice", "dice_fg", "mAcc")})
@@ -241,6 +279,8 @@ def train(args):
         print(f"epoch {epoch}/{args.epochs}: loss {loss:.4f}  val mIoU {val['mIoU']:.4f}  mDice {val['mDice']:.4f}  "
               f"fg Dice {val['dice_fg']:.4f}  ({seconds:.1f} s){'  * best' if improved else ''}")
 
+    if not main:
+        return 0
     board.close()
     if history:
         plot_curves(history, paths.curves, title=paths.tag)
@@ -403,7 +443,31 @@ def _children(model):
     return [(k, v) for k, v in vars(model).items() if isinstance(v, nn.Module)]
 
 
-MODES = {"train": train, "test": test, "predict": predict, "debug": debug}
+def robust(args):
+    """Test-split metrics under perturbations (advance/robust.py): CSV, markdown table, plot, example sheet."""
+    from advance.robust import parse_perturbations, parse_strengths, run_benchmark, table
+    try:
+        names = parse_perturbations(args.perturb)
+        strengths = parse_strengths(args.strengths)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    paths = RunPaths(args)
+    data = make_split(args, "test")
+    model = build_model(args)
+    weights = _load_for_inference(args, paths, model)
+    prefix = os.path.join(args.result_dir, paths.run)
+    print(f"robustness of {weights} on {len(data.samples)} test images: {len(names)} perturbations x "
+          f"strengths {', '.join(f'{s:g}' for s in strengths)}")
+    rows = run_benchmark(model, data, args.class_num, prefix, names, strengths, seed=args.seed, title=paths.tag,
+                         evaluate_kw=_window(args))
+    print(table(rows, "dice_fg", "foreground Dice"))
+    print(f"outputs:\n  table      {prefix}.csv, {prefix}.md\n  plot       {prefix}.png\n"
+          f"  examples   {prefix}-examples.png\n"
+          f"compare runs: python -m advance.robust compare A.csv B.csv --labels A B --out result/robust-compare")
+    return 0
+
+
+MODES = {"train": train, "test": test, "predict": predict, "debug": debug, "robust": robust}
 
 
 def run(args):
@@ -417,6 +481,11 @@ def run(args):
     if args.img_size is not None and args.img_size < 1:
         raise ConfigError(f"--img-size must be positive, got {args.img_size}")
     build_loss(args.loss, args.class_num, args.bce_weight)  # validate names and -w before any work
+    _geometric(args)  # and --geo-aug
+    if getattr(args, "stn_size", None) is not None and args.stn_size < 2:
+        raise ConfigError(f"--stn-size must be at least 2, got {args.stn_size}")
     if args.mode == "train":
         jt.set_global_seed(args.seed)
+    elif not dist.is_main():
+        return 0  # under mpirun, test/predict/debug run once, on rank 0
     return MODES[args.mode](args)

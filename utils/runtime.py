@@ -216,6 +216,7 @@ def init(cuda=False, verbose=False):
     if not verbose and _filter is None and os.name == "posix" and os.environ.get("JMEDSEG_STDERR_FILTER") != "0":
         _filter = _CompileLineFilter()
     import jittor as jt
+    _restore_sigchld()
     if cuda:
         if not jt.has_cuda:
             raise RuntimeSetupError(
@@ -225,6 +226,21 @@ def init(cuda=False, verbose=False):
     else:
         jt.flags.use_cuda = 0
     return jt
+
+
+def _restore_sigchld():
+    """Undo Jittor's SIGCHLD handler.
+
+    Jittor's core installs one that ends the whole process ("Caught SIGCHLD ... quick exit") whenever any child
+    process dies of a signal; it exists for Jittor's own data-loader workers, which this library does not use
+    (``num_workers=0``).  Left in place it kills a program whose subprocess (a benchmark child, ``mpirun``, a
+    test's training run stopped with ``kill -9``) ends abnormally.
+    """
+    import signal
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except (ValueError, AttributeError, OSError):  # not the main thread, or no SIGCHLD on this platform
+        pass
 
 
 def describe():

@@ -56,3 +56,12 @@ def test_compile_progress_lines_are_filtered_from_stderr(tmp_path):
     assert done.returncode == 0, err
     assert "Compiling Operators" not in err
     assert err == "before\nprogress 50%\rprogress 100%\nerror: kept\n"
+
+
+def test_a_child_killed_by_a_signal_does_not_end_this_process():
+    """Jittor's SIGCHLD handler would end the parent; utils.runtime.init restores the default."""
+    import signal
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
