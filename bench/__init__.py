@@ -1,0 +1,1 @@
+"""Benchmarks and the PyTorch ports used to compare against them."""
