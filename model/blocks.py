@@ -155,7 +155,8 @@ class ShiftGroupStack(nn.Sequential):
 
 
 def group_norm(channels):
-    """GroupNorm with the group count EANet/LRF-EANet use: 32/16/8/4 groups for >= 512/256/128/64 channels, else 1."""
+    """GroupNorm with the original's group-count rule (EANet, LRF-EANet, SimpleUNet): 32/16/8/4 groups for >= 512/256/128/64
+    channels, else 1."""
     groups = next((g for c, g in ((512, 32), (256, 16), (128, 8), (64, 4)) if channels >= c), 1)
     return nn.GroupNorm(groups, channels)
 

@@ -41,7 +41,7 @@ class UNet(nn.Module):
         return self.outc(x)
 
 
-@register_model("unet", divisor=16, reference_params=17_276_290)
+@register_model("unet", divisor=16, min_size=32, reference_params=17_276_290)
 def unet(in_channels=3, n_classes=2, **kw):
     """UNet, bilinear upsampling (17.27 M parameters at n_classes=2)."""
     return UNet(in_channels, n_classes, **kw)
