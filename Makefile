@@ -4,7 +4,13 @@ VENV ?= $(HOME)/.venvs/jmedseg-jt
 PY := $(VENV)/bin/python
 export JMEDSEG_VENV := $(VENV)
 
-.PHONY: setup setup-torch demo test test-slow bench clean
+# `make reproduce`: pretrain.sh, train.sh and batch_test.sh on DATASET (pancreas by default: the original's table).
+# CPU by default; CUDA=--cuda for a GPU. Other variables of the scripts pass through (EPOCHS, MODELS, IMG_SIZE, ...).
+DATASET ?= pancreas
+CUDA ?=
+export DATASET CUDA
+
+.PHONY: setup setup-torch demo test test-slow bench reproduce clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +29,11 @@ test-slow: setup
 
 bench: setup
 	$(PY) bench/bench_onednn.py
+
+reproduce: setup
+	PYTHON=$(PY) bash pretrain.sh
+	PYTHON=$(PY) bash train.sh
+	PYTHON=$(PY) bash batch_test.sh
 
 clean:
 	rm -rf checkpoints result test_performance data/data-demo .pytest_cache

@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# Test command lines of the original's batch_test.sh (the UNet line and the SSL/STN/Aug rows), working on this
-# code; test mode finds the weights train.sh wrote by their configuration name.  Metrics go to test_result/.
-# With ROBUST=1 each configuration is also run through the robustness benchmark (run.py --mode robust), and the
-# UNet and UNet-Aug-STN-SSL results are compared in test_result/robust-unet-vs-sas.{md,png}.
+# Test every configuration train.sh trained (test mode finds the weights by configuration name), as the
+# original's batch_test.sh, then gather the results into tables (utils/report.py): test_result/benchmark.{md,csv,png},
+# with the original's published numbers beside the pancreas rows.  With ROBUST=1 each configuration also goes
+# through the robustness benchmark, and UNet is compared with UNet-Aug-STN-SSL in test_result/robust-unet-vs-sas.*.
 #
-# Variables (all optional): PYTHON (python), DATASET (pancreas), EPOCHS (50: must match the training run, it is
-# part of the result names), MODELS ("unet deeplab"), CUDA (--cuda; CUDA= for the CPU), EXTRA (more run.py
-# flags, e.g. "--img-size 64"), ROBUST (0).
+# Variables: as train.sh (PYTHON, DATASET, MODELS, EPOCHS, LR, BATCH, W, IMG_SIZE, DATA_ROOT, SAS, CUDA, EXTRA;
+# EPOCHS must match the training run: it is part of the result names), plus ROBUST (0).
 # Example on the CPU with the synthetic demo set:
-#   DATASET=demo EPOCHS=8 MODELS=unet CUDA= EXTRA="--img-size 64" ROBUST=1 bash batch_test.sh
+#   DATASET=demo EPOCHS=8 MODELS="unet attunet" IMG_SIZE=64 SAS=0 CUDA= bash batch_test.sh
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)   # outputs go to the current folder, as with run.py itself
+HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${PYTHON:-python}
 DATASET=${DATASET:-pancreas}
+MODELS=${MODELS:-$(cd "$HERE" && $PY -c "from model import list_models; print(' '.join(list_models()))")}
 EPOCHS=${EPOCHS:-50}
-MODELS=${MODELS:-unet deeplab}
+SAS=${SAS:-1}
 CUDA=${CUDA---cuda}
-EXTRA=${EXTRA:-}
 ROBUST=${ROBUST:-0}
+EXTRA="${IMG_SIZE:+--img-size $IMG_SIZE} ${DATA_ROOT:+--data-root $DATA_ROOT} ${EXTRA:-}"
 RESULTS=test_result
 
 check() {  # run.py test, then (ROBUST=1) the robustness benchmark, for one configuration
@@ -28,21 +28,20 @@ check() {  # run.py test, then (ROBUST=1) the robustness benchmark, for one conf
 }
 
 for model in $MODELS; do
-    case $model in
-        unet)
-            check --model unet
-            for sas in "--pretrain" "--stn --pretrain" "--aug --stn --pretrain"; do
-                check --model unet -b 8 -w 0.8 -l 3e-4 $sas --checkpoint checkpoints/unet-ssl.pkl
-            done ;;
-        deeplab)
-            for sas in "--pretrain" "--stn --pretrain" "--aug --stn --pretrain"; do
-                check --model deeplab -b 8 -w 0.8 -l 3e-4 $sas --checkpoint checkpoints/deeplab-ssl.pkl
-            done ;;
-        *) echo "batch_test.sh: no line for model '$model' (use unet or deeplab)" >&2; exit 2 ;;
-    esac
+    check --model "$model"
 done
+if [ "$SAS" = 1 ]; then
+    for model in unet deeplab; do
+        [[ " $MODELS " == *" $model "* ]] || continue
+        for sas in "--pretrain" "--stn --pretrain" "--aug --stn --pretrain"; do
+            check --model "$model" $sas --checkpoint "checkpoints/$model-ssl.pkl"
+        done
+    done
+fi
 
-if [ "$ROBUST" = 1 ] && [[ " $MODELS " == *" unet "* ]]; then
+PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" $PY -m utils.report "$RESULTS" --out "$RESULTS/benchmark"
+
+if [ "$ROBUST" = 1 ] && [ "$SAS" = 1 ] && [[ " $MODELS " == *" unet "* ]]; then
     tag=$(basename "$DATASET")
     PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" $PY -m advance.robust compare \
         "$RESULTS/unet-$tag-Adam-ce-$EPOCHS-robust-stnFalse-pretrainFalse-augFalse.csv" \

@@ -1,45 +1,48 @@
 #!/usr/bin/env bash
-# Training command lines of the original's train.sh, working on this code, plus the UNet/DeepLab SAS rows
-# (SSL pretraining, STN, augmentation) that batch_test.sh evaluates.  Run pretrain.sh first for --pretrain.
+# Train every registered model with the setting of the original's pancreas table (Adam, lr 3e-4, 50 epochs,
+# batch 8, CE with -w 0.8), then the SAS rows (UNet-SSL, UNet-STN-SSL, UNet-Aug-STN-SSL, and DeepLab's) when
+# SAS=1; the SAS rows load the weights pretrain.sh wrote.  `make reproduce` runs pretrain.sh, this script and
+# batch_test.sh in turn.
 #
 # Variables (all optional):
-#   PYTHON   interpreter                      (python)
-#   DATASET  dataset name or folder           (pancreas; the original's UNet line used xh)
-#   EPOCHS   training epochs                  (50; the original's UNet line used 30)
-#   MODELS   which of "unet deeplab" to train (unet deeplab)
-#   CUDA     device flag; CUDA= for the CPU   (--cuda)
-#   EXTRA    more flags for run.py            (e.g. "--img-size 64 --data-root data --geo-aug all")
+#   PYTHON     interpreter                                 (python)
+#   DATASET    dataset name or folder                      (pancreas)
+#   MODELS     models to train                             (every registered model)
+#   EPOCHS     training epochs                             (50)
+#   LR, BATCH, W   learning rate, batch size, -w           (3e-4, 8, 0.8)
+#   IMG_SIZE   --img-size                                  (none: the images' own size)
+#   DATA_ROOT  --data-root                                 (./data)
+#   SAS        also train the SAS rows (1) or not (0)      (1)
+#   CUDA       device flag; CUDA= for the CPU              (--cuda)
+#   EXTRA      more flags for run.py                       (e.g. "--geo-aug all")
 # Example on the CPU with the synthetic demo set:
-#   DATASET=demo EPOCHS=8 MODELS=unet CUDA= EXTRA="--img-size 64" bash train.sh
+#   DATASET=demo EPOCHS=8 MODELS="unet attunet" IMG_SIZE=64 SAS=0 CUDA= bash train.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)   # outputs go to the current folder, as with run.py itself
 PY=${PYTHON:-python}
 DATASET=${DATASET:-pancreas}
+MODELS=${MODELS:-$(cd "$HERE" && $PY -c "from model import list_models; print(' '.join(list_models()))")}
 EPOCHS=${EPOCHS:-50}
-MODELS=${MODELS:-unet deeplab}
+LR=${LR:-3e-4}
+BATCH=${BATCH:-8}
+W=${W:-0.8}
+SAS=${SAS:-1}
 CUDA=${CUDA---cuda}
-EXTRA=${EXTRA:-}
-PANCREAS="-e $EPOCHS -b 8 --loss ce -w 0.8 -l 3e-4"   # the settings of the README's pancreas table
+EXTRA="${IMG_SIZE:+--img-size $IMG_SIZE} ${DATA_ROOT:+--data-root $DATA_ROOT} ${EXTRA:-}"
+SETTING="-e $EPOCHS -b $BATCH --loss ce -w $W -l $LR"
 
 for model in $MODELS; do
-    case $model in
-        unet)
-            # The original's first line (a plain UNet).
-            $PY "$HERE/run.py" --model unet --dataset "$DATASET" --mode train $CUDA -e "$EPOCHS" -b 8 --loss ce \
-                -l 1e-3 $EXTRA
-            # UNet-SSL, UNet-STN-SSL, UNet-Aug-STN-SSL (the SAS rows of the README table).
-            for sas in "--pretrain" "--stn --pretrain" "--aug --stn --pretrain"; do
-                $PY "$HERE/run.py" --model unet --dataset "$DATASET" --mode train $CUDA $PANCREAS $sas \
-                    --checkpoint checkpoints/unet-ssl.pkl $EXTRA
-            done ;;
-        deeplab)
-            for sas in "--pretrain" "--stn --pretrain"; do
-                $PY "$HERE/run.py" --model deeplab --dataset "$DATASET" --mode train $CUDA $PANCREAS $sas \
-                    --checkpoint checkpoints/deeplab-ssl.pkl $EXTRA
-            done
-            # The original's second line.
-            $PY "$HERE/run.py" --model deeplab --dataset "$DATASET" --mode train $CUDA $PANCREAS \
-                --aug --stn --pretrain --checkpoint checkpoints/deeplab-ssl.pkl $EXTRA ;;
-        *) echo "train.sh: no line for model '$model' (use unet or deeplab)" >&2; exit 2 ;;
-    esac
+    echo "== train.sh: $model on $DATASET"
+    $PY "$HERE/run.py" --model "$model" --dataset "$DATASET" --mode train $CUDA $SETTING $EXTRA
 done
+
+if [ "$SAS" = 1 ]; then
+    for model in unet deeplab; do
+        [[ " $MODELS " == *" $model "* ]] || continue
+        for sas in "--pretrain" "--stn --pretrain" "--aug --stn --pretrain"; do
+            echo "== train.sh: $model $sas on $DATASET"
+            $PY "$HERE/run.py" --model "$model" --dataset "$DATASET" --mode train $CUDA $SETTING $sas \
+                --checkpoint "checkpoints/$model-ssl.pkl" $EXTRA
+        done
+    done
+fi

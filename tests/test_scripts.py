@@ -1,0 +1,23 @@
+"""The original's scripts on this code: pretrain.sh -> train.sh -> batch_test.sh on demo data (slow)."""
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_scripts_train_and_test_the_zoo_and_write_the_benchmark_table(tmp_path, demo_root):
+    env = dict(os.environ, PYTHON=sys.executable, DATASET="demo", MODELS="unet simple", EPOCHS="1", IMG_SIZE="32",
+               DATA_ROOT=demo_root, CUDA="", EXTRA="")
+    for script, extra in (("pretrain.sh", {"EXTRA": "--queue-size 16"}), ("train.sh", {}), ("batch_test.sh", {})):
+        done = subprocess.run(["bash", os.path.join(ROOT, script)], cwd=tmp_path, env={**env, **extra},
+                              capture_output=True, text=True, timeout=3000)
+        assert done.returncode == 0, f"{script}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    rows = list(csv.DictReader(open(tmp_path / "test_result" / "benchmark.csv")))
+    assert sorted(r["config"] for r in rows) == sorted(
+        ["unet", "simple", "unet+pretrain", "unet+stn+pretrain", "unet+aug+stn+pretrain"])
+    assert (tmp_path / "test_result" / "benchmark.png").is_file()
