@@ -21,10 +21,11 @@ setup-torch:
 demo: setup
 	$(PY) run.py --model unet --dataset demo --mode train -e 8 -b 4 -l 1e-3
 
-test: setup
+# The tests include the PyTorch weight-import and parity checks, so `make test` installs torch (CPU build) too.
+test: setup-torch
 	$(PY) -m pytest -q
 
-test-slow: setup
+test-slow: setup-torch
 	$(PY) -m pytest -q -m slow
 
 bench: setup
