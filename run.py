@@ -35,6 +35,9 @@ def build_parser(models, datasets, losses, optimizers):
                    help=f"network: {', '.join(models)}")
     p.add_argument("--pretrain", action="store_true", help="start from self-supervised weights (--checkpoint)")
     p.add_argument("--checkpoint", default="checkpoints/ssl.pkl", help="self-supervised weights for --pretrain")
+    p.add_argument("--backbone-weights", metavar="FILE",
+                   help="ImageNet weights for the ResNet/VGG encoder (torchvision .pth, or a .pkl written by "
+                        "python -m utils.convert); for training from them")
     p.add_argument("--dataset", help=f"{', '.join(datasets)}, or a folder with images/ and masks/ "
                                      "(required except in debug mode)")
     p.add_argument("--mode", required=True, choices=MODES)

@@ -18,6 +18,11 @@ from utils.metrics import ConfusionMatrix
 
 # Per-model settings where the defaults (lr 1e-3, 300 steps, 64 x 64, ce) do not suit the architecture.
 SETTINGS = {
+    "cenet": dict(size=192),  # its multi-kernel pooling needs the 1/32 map at least 6 x 6
+    "pspnet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
+    "danet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
+    "ocnet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
+    "ocrnet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
 }
 DEFAULTS = dict(lr=1e-3, steps=300, size=64, loss="ce", optimizer="Adam")
 

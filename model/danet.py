@@ -1,0 +1,90 @@
+"""DANet (Fu et al., CVPR 2019, "Dual Attention Network for Scene Segmentation") on the original's dilated ResNet-101.
+
+``DANetHead`` reduces ``layer4`` (2048 channels, 1/16) to 512 channels twice (conv3-BN-ReLU ``conv5a`` and
+``conv5c``); the position attention module ``sa`` (query/key at 512/8 channels, softmax over the pixels) and
+the channel attention module ``sc`` (softmax over the channels of the Gram matrix) each add their output,
+scaled by a learnt ``gamma`` that starts at 0, to their input; each goes through a conv3-BN-ReLU
+(``conv51``/``conv52``), the two are summed, and ``conv8`` (dropout 0.1, 1x1) gives the logits, resized
+bilinearly to the input.
+
+As in the original, the channel attention applies the softmax to the energy itself (the paper's code uses
+``max - energy``). With ``gamma`` at 0, the position-attention projections get no gradient at the first step.
+"""
+from utils import runtime  # noqa: F401
+import jittor as jt
+from jittor import nn
+
+from . import register_model
+from .backbone.resnet import dilated_resnet101
+from .blocks import ConvBNReLU, upsample_like
+
+
+class PositionAttention(nn.Module):
+    """``x + gamma * (value . softmax(query^T key)^T)`` over the pixels (SAGAN-style self-attention)."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.query_conv = nn.Conv2d(ch, ch // 8, 1)
+        self.key_conv = nn.Conv2d(ch, ch // 8, 1)
+        self.value_conv = nn.Conv2d(ch, ch, 1)
+        self.gamma = jt.zeros(1)
+
+    def execute(self, x):
+        b, c, h, w = x.shape
+        query = self.query_conv(x).reshape(b, -1, h * w).transpose(0, 2, 1)   # b x hw x c'
+        key = self.key_conv(x).reshape(b, -1, h * w)                          # b x c' x hw
+        attention = nn.softmax(nn.bmm(query, key), dim=-1)                   # b x hw x hw
+        value = self.value_conv(x).reshape(b, c, h * w)
+        out = nn.bmm(value, attention.transpose(0, 2, 1)).reshape(b, c, h, w)
+        return self.gamma * out + x
+
+
+class ChannelAttention(nn.Module):
+    """``x + gamma * (softmax(x x^T) . x)`` over the channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.gamma = jt.zeros(1)
+
+    def execute(self, x):
+        b, c, h, w = x.shape
+        flat = x.reshape(b, c, h * w)
+        attention = nn.softmax(nn.bmm(flat, flat.transpose(0, 2, 1)), dim=-1)  # b x c x c
+        return self.gamma * nn.bmm(attention, flat).reshape(b, c, h, w) + x
+
+
+class DANetHead(nn.Module):
+    def __init__(self, in_ch, n_classes):
+        super().__init__()
+        inter = in_ch // 4
+        self.conv5a = ConvBNReLU(in_ch, inter, 3, bias=False)
+        self.conv5c = ConvBNReLU(in_ch, inter, 3, bias=False)
+        self.sa = PositionAttention(inter)
+        self.sc = ChannelAttention()
+        self.conv51 = ConvBNReLU(inter, inter, 3, bias=False)
+        self.conv52 = ConvBNReLU(inter, inter, 3, bias=False)
+        self.conv8 = nn.Sequential(nn.Dropout(0.1), nn.Conv2d(inter, n_classes, 1))
+
+    def execute(self, x):
+        sa = self.conv51(self.sa(self.conv5a(x)))
+        sc = self.conv52(self.sc(self.conv5c(x)))
+        return self.conv8(sa + sc)
+
+
+class DANet(nn.Module):
+    """``backbone`` -> ``head`` (position + channel attention) -> bilinear resize."""
+
+    def __init__(self, in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
+        super().__init__()
+        self.backbone = dilated_resnet101(in_channels, backbone_weights, output_stride)
+        self.head = DANetHead(self.backbone.channels[-1], n_classes)
+
+    def execute(self, x):
+        return upsample_like(self.head(self.backbone(x)[-1]), x)
+
+
+# gamma starts at 0 (as in the original), so at the first step the position-attention projections get none.
+@register_model("danet", divisor=16, min_size=32, no_grad=(r"^head\.sa\.(query|key|value)_conv\.",))
+def danet(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
+    """DANet on a dilated ResNet-101 (OS16): position and channel self-attention heads, summed."""
+    return DANet(in_channels, n_classes, output_stride, backbone_weights)
