@@ -184,6 +184,27 @@ class ExternalAttention(nn.Module):
         return nn.relu(out + x)
 
 
+class ChannelSelfAttention(nn.Module):
+    """Channel self-attention (DANet's channel attention module, CS-Net's channel affinity):
+    ``x + gamma * softmax(E) X`` over the C x C energy ``E = X X^T`` of the flattened map ``X`` (C x HW), with
+    ``gamma`` learnt from 0. ``from_max=True`` uses ``rowmax(E) - E`` instead of ``E`` (CS-Net, and the DANet
+    paper's code), which favours the *least* similar channels; ``False`` is the original DANet port's form."""
+
+    def __init__(self, from_max=False):
+        super().__init__()
+        self.from_max = from_max
+        self.gamma = jt.zeros(1)
+
+    def execute(self, x):
+        b, c, h, w = x.shape
+        flat = x.reshape(b, c, h * w)
+        energy = jt.matmul(flat, flat.transpose(0, 2, 1))
+        if self.from_max:
+            energy = energy.max(dim=-1, keepdims=True) - energy
+        attention = nn.softmax(energy, dim=-1)
+        return self.gamma * jt.matmul(attention, flat).reshape(b, c, h, w) + x
+
+
 class LinkNetDecoder(nn.Module):
     """LinkNet decoder block (Chaurasia & Culurciello, 2017), as CE-Net and D-LinkNet use it.
 
@@ -221,3 +242,30 @@ class LinkNetHead(nn.Module):
         x = nn.relu(self.finaldeconv1(x))
         x = nn.relu(self.finalconv2(x))
         return self.finalconv3(x)
+
+
+class LinkNetBase(nn.Module):
+    """CE-Net and D-LinkNet: a ResNet ``encoder``, a centre block on its 1/32 map, four LinkNet decoders
+    ``decoder4..1`` whose outputs add the encoder map of the same size, and the LinkNet ``head``.
+
+    A subclass builds ``self.encoder`` and its centre modules, calls :meth:`build_decoders` with the centre's
+    output width, and defines :meth:`centre`.
+    """
+
+    def build_decoders(self, centre_ch, n_classes):
+        _, c1, c2, c3, _ = self.encoder.channels
+        self.decoder4 = LinkNetDecoder(centre_ch, c3)
+        self.decoder3 = LinkNetDecoder(c3, c2)
+        self.decoder2 = LinkNetDecoder(c2, c1)
+        self.decoder1 = LinkNetDecoder(c1, c1)
+        self.head = LinkNetHead(c1, n_classes)
+
+    def centre(self, x):
+        raise NotImplementedError
+
+    def execute(self, x):
+        _, e1, e2, e3, e4 = self.encoder(x)
+        d4 = self.decoder4(self.centre(e4)) + e3
+        d3 = self.decoder3(d4) + e2
+        d2 = self.decoder2(d3) + e1
+        return self.head(self.decoder1(d2))

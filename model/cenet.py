@@ -15,7 +15,7 @@ from jittor import nn
 
 from . import register_model
 from .backbone.resnet import resnet
-from .blocks import LinkNetDecoder, LinkNetHead, upsample_like
+from .blocks import LinkNetBase, upsample_like
 
 
 class DACBlock(nn.Module):
@@ -66,27 +66,19 @@ class SPPBlock(nn.Module):
         return jt.concat(pooled + [x], dim=1)
 
 
-class CENet(nn.Module):
+class CENet(LinkNetBase):
     """``encoder`` (ResNet-34) -> ``dblock`` -> ``spp`` -> ``decoder4..1`` (+ skips) -> ``head``."""
 
     def __init__(self, in_channels=3, n_classes=2, backbone_weights=None):
         super().__init__()
         self.encoder = resnet(34, in_channels, backbone_weights)
-        _, c1, c2, c3, c4 = self.encoder.channels  # 64, 128, 256, 512
+        c4 = self.encoder.channels[-1]  # 512
         self.dblock = DACBlock(c4)
         self.spp = SPPBlock(c4)
-        self.decoder4 = LinkNetDecoder(c4 + len(SPPBlock.SIZES), c3)
-        self.decoder3 = LinkNetDecoder(c3, c2)
-        self.decoder2 = LinkNetDecoder(c2, c1)
-        self.decoder1 = LinkNetDecoder(c1, c1)
-        self.head = LinkNetHead(c1, n_classes)
+        self.build_decoders(c4 + len(SPPBlock.SIZES), n_classes)
 
-    def execute(self, x):
-        _, e1, e2, e3, e4 = self.encoder(x)
-        d4 = self.decoder4(self.spp(self.dblock(e4))) + e3
-        d3 = self.decoder3(d4) + e2
-        d2 = self.decoder2(d3) + e1
-        return self.head(self.decoder1(d2))
+    def centre(self, x):
+        return self.spp(self.dblock(x))
 
 
 @register_model("cenet", divisor=32, min_size=192)

@@ -17,7 +17,7 @@ import jittor as jt
 from jittor import init, nn
 
 from . import register_model
-from .blocks import DoubleConv, OutConv
+from .blocks import ChannelSelfAttention, DoubleConv, OutConv
 
 
 class ResEncoder(nn.Module):
@@ -56,32 +56,15 @@ class SpatialAttention(nn.Module):
         return self.gamma * out + x
 
 
-class ChannelAttention(nn.Module):
-    """Channel self-attention: ``x + gamma * softmax(rowmax(A) - A) X`` with ``A = X X^T`` (C x C).
-
-    (The original took the row maxima of the first sample of the batch for every sample; a softmax does not
-    change when a row is shifted by a constant, so the per-sample maxima used here give the same result.)
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.gamma = jt.zeros(1)
-
-    def execute(self, x):
-        b, c, h, w = x.shape
-        flat = x.reshape(b, c, h * w)
-        affinity = jt.matmul(flat, flat.transpose(0, 2, 1))
-        affinity = nn.softmax(affinity.max(dim=-1, keepdims=True) - affinity, dim=-1)
-        return self.gamma * jt.matmul(affinity, flat).reshape(b, c, h, w) + x
-
-
 class AffinityAttention(nn.Module):
     """Sum of the spatial and the channel attention outputs (each already includes ``x``)."""
 
     def __init__(self, ch):
         super().__init__()
         self.sab = SpatialAttention(ch)
-        self.cab = ChannelAttention()
+        # The original took the row maxima of the batch's first sample for every sample; a softmax does not change
+        # when a row is shifted by a constant, so the per-sample maxima used here give the same result.
+        self.cab = ChannelSelfAttention(from_max=True)
 
     def execute(self, x):
         return self.sab(x) + self.cab(x)

@@ -15,8 +15,8 @@ import jittor as jt
 from jittor import nn
 
 from . import register_model
-from .backbone.resnet import dilated_resnet101
-from .blocks import ConvBNReLU, upsample_like
+from .backbone.resnet import DilatedResNetWithHead
+from .blocks import ChannelSelfAttention, ConvBNReLU
 
 
 class PositionAttention(nn.Module):
@@ -39,20 +39,6 @@ class PositionAttention(nn.Module):
         return self.gamma * out + x
 
 
-class ChannelAttention(nn.Module):
-    """``x + gamma * (softmax(x x^T) . x)`` over the channels."""
-
-    def __init__(self):
-        super().__init__()
-        self.gamma = jt.zeros(1)
-
-    def execute(self, x):
-        b, c, h, w = x.shape
-        flat = x.reshape(b, c, h * w)
-        attention = nn.softmax(nn.bmm(flat, flat.transpose(0, 2, 1)), dim=-1)  # b x c x c
-        return self.gamma * nn.bmm(attention, flat).reshape(b, c, h, w) + x
-
-
 class DANetHead(nn.Module):
     def __init__(self, in_ch, n_classes):
         super().__init__()
@@ -60,7 +46,7 @@ class DANetHead(nn.Module):
         self.conv5a = ConvBNReLU(in_ch, inter, 3, bias=False)
         self.conv5c = ConvBNReLU(in_ch, inter, 3, bias=False)
         self.sa = PositionAttention(inter)
-        self.sc = ChannelAttention()
+        self.sc = ChannelSelfAttention()
         self.conv51 = ConvBNReLU(inter, inter, 3, bias=False)
         self.conv52 = ConvBNReLU(inter, inter, 3, bias=False)
         self.conv8 = nn.Sequential(nn.Dropout(0.1), nn.Conv2d(inter, n_classes, 1))
@@ -71,16 +57,11 @@ class DANetHead(nn.Module):
         return self.conv8(sa + sc)
 
 
-class DANet(nn.Module):
+class DANet(DilatedResNetWithHead):
     """``backbone`` -> ``head`` (position + channel attention) -> bilinear resize."""
 
     def __init__(self, in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
-        super().__init__()
-        self.backbone = dilated_resnet101(in_channels, backbone_weights, output_stride)
-        self.head = DANetHead(self.backbone.channels[-1], n_classes)
-
-    def execute(self, x):
-        return upsample_like(self.head(self.backbone(x)[-1]), x)
+        super().__init__(DANetHead, in_channels, n_classes, output_stride, backbone_weights)
 
 
 # gamma starts at 0 (as in the original), so at the first step the position-attention projections get none.

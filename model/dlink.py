@@ -18,7 +18,7 @@ from jittor import nn
 
 from . import register_model
 from .backbone.resnet import resnet
-from .blocks import LinkNetDecoder, LinkNetHead
+from .blocks import LinkNetBase
 
 
 class DilatedCenter(nn.Module):
@@ -41,26 +41,18 @@ class DilatedCenter(nn.Module):
         return out
 
 
-class DLinkNet(nn.Module):
+class DLinkNet(LinkNetBase):
     """``encoder`` (ResNet-50) -> ``dblock`` -> ``decoder4..1`` (+ skips) -> ``head``."""
 
     def __init__(self, in_channels=3, n_classes=2, backbone_weights=None):
         super().__init__()
         self.encoder = resnet(50, in_channels, backbone_weights)
-        _, c1, c2, c3, c4 = self.encoder.channels  # 256, 512, 1024, 2048
+        c4 = self.encoder.channels[-1]  # 2048
         self.dblock = DilatedCenter(c4)
-        self.decoder4 = LinkNetDecoder(c4, c3)
-        self.decoder3 = LinkNetDecoder(c3, c2)
-        self.decoder2 = LinkNetDecoder(c2, c1)
-        self.decoder1 = LinkNetDecoder(c1, c1)
-        self.head = LinkNetHead(c1, n_classes)
+        self.build_decoders(c4, n_classes)
 
-    def execute(self, x):
-        _, e1, e2, e3, e4 = self.encoder(x)
-        d4 = self.decoder4(self.dblock(e4)) + e3
-        d3 = self.decoder3(d4) + e2
-        d2 = self.decoder2(d3) + e1
-        return self.head(self.decoder1(d2))
+    def centre(self, x):
+        return self.dblock(x)
 
 
 @register_model("dlink", divisor=32)

@@ -14,8 +14,8 @@ import jittor as jt
 from jittor import nn
 
 from . import register_model
-from .backbone.resnet import dilated_resnet101
-from .blocks import ConvBNReLU, upsample_like
+from .backbone.resnet import DilatedResNetWithHead
+from .blocks import ConvBNReLU
 
 
 class ObjectContext(nn.Module):
@@ -52,16 +52,11 @@ class OCHead(nn.Module):
         return self.conv_2(self.conv_1(self.oc(self.conv_0(x))))
 
 
-class OCNet(nn.Module):
+class OCNet(DilatedResNetWithHead):
     """``backbone`` -> ``head`` (object context) -> bilinear resize."""
 
     def __init__(self, in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
-        super().__init__()
-        self.backbone = dilated_resnet101(in_channels, backbone_weights, output_stride)
-        self.head = OCHead(self.backbone.channels[-1], n_classes)
-
-    def execute(self, x):
-        return upsample_like(self.head(self.backbone(x)[-1]), x)
+        super().__init__(OCHead, in_channels, n_classes, output_stride, backbone_weights)
 
 
 # scale_conv starts at zero (as in the original), so at the first step the attention projections get none.

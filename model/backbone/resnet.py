@@ -31,6 +31,8 @@ from jittor import nn
 
 from utils.errors import ConfigError
 
+from ..blocks import upsample_like
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 projection) shortcut; ResNet-18/34."""
@@ -195,3 +197,16 @@ def dilated_resnet101(in_channels=3, weights=None, output_stride=16, last_layer=
     stem, output stride 16 (``layer4`` dilated) and multi-grid (1, 2, 4) in ``layer4``."""
     return resnet(101, in_channels, weights, deep_stem=True, output_stride=output_stride,
                   multi_grid=(1, 2, 4), last_layer=last_layer)
+
+
+class DilatedResNetWithHead(nn.Module):
+    """``backbone`` (:func:`dilated_resnet101`) -> ``head`` on ``layer4`` -> logits resized bilinearly to the
+    input: the skeleton of DANet and OCNet. ``head_cls(in_ch, n_classes)`` builds the head."""
+
+    def __init__(self, head_cls, in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
+        super().__init__()
+        self.backbone = dilated_resnet101(in_channels, backbone_weights, output_stride)
+        self.head = head_cls(self.backbone.channels[-1], n_classes)
+
+    def execute(self, x):
+        return upsample_like(self.head(self.backbone(x)[-1]), x)
