@@ -39,7 +39,9 @@ if [ "$SAS" = 1 ]; then
     done
 fi
 
-PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" $PY -m utils.report "$RESULTS" --out "$RESULTS/benchmark"
+# train.sh's results (in ./result) add the training seconds per epoch to the test results
+PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" $PY -m utils.report "$RESULTS" $( [ -d result ] && echo result ) \
+    --out "$RESULTS/benchmark"
 
 if [ "$ROBUST" = 1 ] && [ "$SAS" = 1 ] && [[ " $MODELS " == *" unet "* ]]; then
     tag=$(basename "$DATASET")

@@ -34,7 +34,8 @@ def config_key(run):
 
 
 def load_results(paths, dataset=None):
-    """{(dataset, config): row} keeping the newest file of each configuration."""
+    """{(dataset, config): row} keeping the newest file of each configuration; its empty fields (a test run
+    has no training time) are filled from an older result of the same configuration, epochs and image size."""
     files = []
     for p in paths:
         files += sorted(glob.glob(os.path.join(p, "**", "*.json"), recursive=True)) if os.path.isdir(p) else [p]
@@ -56,8 +57,15 @@ def load_results(paths, dataset=None):
                    params=run.get("params"), train_s_per_epoch=run.get("train_s_per_epoch"),
                    infer_ms_per_image=data.get("infer_ms_per_image"), epochs=run.get("epochs"),
                    img_size=run.get("img_size"), file=f, _mtime=os.path.getmtime(f))
-        if key not in rows or row["_mtime"] >= rows[key]["_mtime"]:
+        old = rows.get(key)
+        if old is None:
             rows[key] = row
+            continue
+        newer, older = (row, old) if row["_mtime"] >= old["_mtime"] else (old, row)
+        if (newer["epochs"], newer["img_size"]) == (older["epochs"], older["img_size"]):
+            # the same setting: a test-mode result lacks the training time, which its train-mode result has
+            newer.update({k: v for k, v in older.items() if newer.get(k) is None})
+        rows[key] = newer
     return rows
 
 

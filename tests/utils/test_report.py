@@ -7,9 +7,9 @@ import time
 from utils.report import config_key, load_results, main
 
 
-def write_result(folder, name, model, dataset, dice_fg, mode="train", **flags):
-    run = dict(model=model, dataset=dataset, mode=mode, epochs=5, img_size=64, params=1_000_000,
-               train_s_per_epoch=2.5, **{"aug": False, "stn": False, "pretrain": False, **flags})
+def write_result(folder, name, model, dataset, dice_fg, mode="train", epochs=5, train_s=2.5, **flags):
+    run = dict(model=model, dataset=dataset, mode=mode, epochs=epochs, img_size=64, params=1_000_000,
+               train_s_per_epoch=train_s, **{"aug": False, "stn": False, "pretrain": False, **flags})
     data = dict(mDice=0.5 + dice_fg / 2, mIoU=0.4, dice_fg=dice_fg, dice_case=dice_fg, hd95=3.0,
                 infer_ms_per_image=10.0, run=run)
     os.makedirs(folder, exist_ok=True)
@@ -42,6 +42,19 @@ def test_report_tables_csv_chart_and_published_numbers(tmp_path):
     rows_csv = list(csv.DictReader(open(out + ".csv")))
     assert [r["config"] for r in rows_csv if r["dataset"] == "pancreas"] == ["unet+pretrain", "unet"]
     assert os.path.getsize(out + ".png") > 5000
+
+
+def test_test_result_takes_the_training_time_of_the_same_setting(tmp_path):
+    write_result(str(tmp_path / "result"), "train.json", "unet", "demo", 0.8, train_s=7.5)
+    write_result(str(tmp_path / "result"), "train8.json", "attunet", "demo", 0.8, epochs=8, train_s=9.0)
+    time.sleep(0.01)
+    write_result(str(tmp_path / "test_result"), "test.json", "unet", "demo", 0.85, mode="test", train_s=None)
+    write_result(str(tmp_path / "test_result"), "test5.json", "attunet", "demo", 0.7, mode="test", train_s=None)
+    rows = load_results([str(tmp_path / "test_result"), str(tmp_path / "result")])
+    assert rows[("demo", "unet")]["dice_fg"] == 0.85                 # the newer (test) metrics
+    assert rows[("demo", "unet")]["train_s_per_epoch"] == 7.5        # the training time of its train run
+    assert rows[("demo", "attunet")]["dice_fg"] == 0.7
+    assert rows[("demo", "attunet")]["train_s_per_epoch"] is None    # trained for 8 epochs: another setting
 
 
 def test_report_without_results_is_an_error(tmp_path, capsys):
