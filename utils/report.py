@@ -7,8 +7,8 @@ each (dataset, configuration), and writes:
 
 * ``OUT.md``: per dataset, ``| Model | Dice | mIoU |`` as the original's README (2-class means, background
   included), then foreground Dice, mean per-case Dice, HD95, parameters, training seconds per epoch, inference
-  ms per image, and, where published numbers exist (pancreas, ``bench/published/jmedseg_pancreas.json``), the
-  original's Dice and mIoU side by side;
+  ms per image, the image size, and, where published numbers exist (pancreas,
+  ``bench/published/jmedseg_pancreas.json``), the original's Dice and mIoU side by side;
 * ``OUT.csv``: the same rows, machine-readable;
 * ``OUT.png``: a bar chart of foreground Dice per model and dataset.
 
@@ -95,7 +95,8 @@ def build_tables(rows, published_name=None):
                        key=lambda r: -(r["dice_fg"] if r["dice_fg"] is not None else -1))
         show_pub = published is not None and published.get("dataset") == dataset
         lines.append(f"### {dataset}\n")
-        head = ["Model", "Dice", "mIoU", "fg Dice", "case Dice", "HD95 (px)", "params (M)", "s / epoch", "ms / image"]
+        head = ["Model", "Dice", "mIoU", "fg Dice", "case Dice", "HD95 (px)", "params (M)", "s / epoch", "ms / image",
+                "size (px)"]
         if show_pub:
             head += ["original Dice", "original mIoU"]
         lines.append("| " + " | ".join(head) + " |")
@@ -105,7 +106,8 @@ def build_tables(rows, published_name=None):
             r = dict(r, published_mDice=pub.get("mDice"), published_mIoU=pub.get("mIoU"))
             cells = [r["config"], _fmt(r["mDice"]), _fmt(r["mIoU"]), _fmt(r["dice_fg"]), _fmt(r["dice_case"]),
                      _fmt(r["hd95"], 2), _fmt(r["params"] / 1e6 if r["params"] else None, 2),
-                     _fmt(r["train_s_per_epoch"], 1), _fmt(r["infer_ms_per_image"], 1)]
+                     _fmt(r["train_s_per_epoch"], 1), _fmt(r["infer_ms_per_image"], 1),
+                     _fmt(r["img_size"]) if r["img_size"] else "own"]
             if show_pub:
                 cells += [_fmt(r["published_mDice"]), _fmt(r["published_mIoU"])]
             lines.append("| " + " | ".join(cells) + " |")

@@ -39,6 +39,7 @@ def test_report_tables_csv_chart_and_published_numbers(tmp_path):
     assert "| Model | Dice | mIoU |" in md
     assert "| unet | 0.8750 | 0.4000 | 0.7500 |" in md and "| 0.7292 | 0.6477 |" in md   # original UNet row
     assert "| 0.8026 | 0.7165 |" in md                                                   # original UNet-SSL row
+    assert "| 2.5 | 10.0 | 64 |" in md                                     # s / epoch, ms / image, image size
     rows_csv = list(csv.DictReader(open(out + ".csv")))
     assert [r["config"] for r in rows_csv if r["dataset"] == "pancreas"] == ["unet+pretrain", "unet"]
     assert os.path.getsize(out + ".png") > 5000
