@@ -83,11 +83,8 @@ def main():
     for size, n, seconds, wait in rows:
         lines.append(f"| {size} | {n} | {seconds:.1f} | {seconds / n:.3f} | {100 * wait / seconds:.1f} % |")
     text = "\n".join(lines)
-    print(text)
-    if a.out:
-        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
+    from bench import emit_table
+    emit_table(text, a.out)
     return 0
 
 

@@ -197,11 +197,8 @@ def main():
                      f"{j['train_s'] / t['train_s']:.2f} | {j['infer_s']:.3f} | {t['infer_s']:.3f} | "
                      f"{j['infer_s'] / t['infer_s']:.2f} | {j['peak_mb']:.0f} / {t['peak_mb']:.0f} |")
     text = "\n".join(lines)
-    print(text)
-    if a.out:
-        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
+    from bench import emit_table
+    emit_table(text, a.out)
     return 0 if ok else 1
 
 

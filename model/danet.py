@@ -57,15 +57,8 @@ class DANetHead(nn.Module):
         return self.conv8(sa + sc)
 
 
-class DANet(DilatedResNetWithHead):
-    """``backbone`` -> ``head`` (position + channel attention) -> bilinear resize."""
-
-    def __init__(self, in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
-        super().__init__(DANetHead, in_channels, n_classes, output_stride, backbone_weights)
-
-
 # gamma starts at 0 (as in the original), so at the first step the position-attention projections get none.
 @register_model("danet", divisor=16, min_size=32, no_grad=(r"^head\.sa\.(query|key|value)_conv\.",))
 def danet(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
     """DANet on a dilated ResNet-101 (OS16): position and channel self-attention heads, summed."""
-    return DANet(in_channels, n_classes, output_stride, backbone_weights)
+    return DilatedResNetWithHead(DANetHead, in_channels, n_classes, output_stride, backbone_weights)

@@ -52,15 +52,8 @@ class OCHead(nn.Module):
         return self.conv_2(self.conv_1(self.oc(self.conv_0(x))))
 
 
-class OCNet(DilatedResNetWithHead):
-    """``backbone`` -> ``head`` (object context) -> bilinear resize."""
-
-    def __init__(self, in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
-        super().__init__(OCHead, in_channels, n_classes, output_stride, backbone_weights)
-
-
 # scale_conv starts at zero (as in the original), so at the first step the attention projections get none.
 @register_model("ocnet", divisor=16, min_size=32, no_grad=(r"^head\.oc\.(query|key|value)_conv\.",))
 def ocnet(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
     """OCNet on a dilated ResNet-101 (OS16): a pixel self-attention object-context head."""
-    return OCNet(in_channels, n_classes, output_stride, backbone_weights)
+    return DilatedResNetWithHead(OCHead, in_channels, n_classes, output_stride, backbone_weights)
