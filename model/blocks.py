@@ -184,6 +184,16 @@ class ExternalAttention(nn.Module):
         return nn.relu(out + x)
 
 
+def pixel_attention(query, key, value):
+    """Self-attention over the pixels (SAGAN, DANet's position attention, OCNet, CS-Net): every pixel's output is
+    ``value`` averaged over all pixels with the weights ``softmax_j(q_i . k_j)``. ``query``/``key`` are
+    B x C' x H x W, ``value`` B x C x H x W; returns B x C x H x W."""
+    b, c, h, w = value.shape
+    q = query.reshape(b, -1, h * w).transpose(0, 2, 1)                  # B x HW x C'
+    attention = nn.softmax(jt.matmul(q, key.reshape(b, -1, h * w)), dim=-1)  # B x HW x HW
+    return jt.matmul(value.reshape(b, c, h * w), attention.transpose(0, 2, 1)).reshape(b, c, h, w)
+
+
 class ChannelSelfAttention(nn.Module):
     """Channel self-attention (DANet's channel attention module, CS-Net's channel affinity):
     ``x + gamma * softmax(E) X`` over the C x C energy ``E = X X^T`` of the flattened map ``X`` (C x HW), with

@@ -17,7 +17,7 @@ import jittor as jt
 from jittor import init, nn
 
 from . import register_model
-from .blocks import ChannelSelfAttention, DoubleConv, OutConv
+from .blocks import ChannelSelfAttention, DoubleConv, OutConv, pixel_attention
 
 
 class ResEncoder(nn.Module):
@@ -47,13 +47,7 @@ class SpatialAttention(nn.Module):
         self.gamma = jt.zeros(1)
 
     def execute(self, x):
-        b, c, h, w = x.shape
-        q = self.query(x).reshape(b, -1, h * w).transpose(0, 2, 1)  # B x HW x C/8
-        k = self.key(x).reshape(b, -1, h * w)                       # B x C/8 x HW
-        affinity = nn.softmax(jt.matmul(q, k), dim=-1)             # B x HW x HW
-        v = self.value(x).reshape(b, c, h * w)
-        out = jt.matmul(v, affinity.transpose(0, 2, 1)).reshape(b, c, h, w)
-        return self.gamma * out + x
+        return self.gamma * pixel_attention(self.query(x), self.key(x), self.value(x)) + x
 
 
 class AffinityAttention(nn.Module):

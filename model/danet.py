@@ -16,7 +16,7 @@ from jittor import nn
 
 from . import register_model
 from .backbone.resnet import DilatedResNetWithHead
-from .blocks import ChannelSelfAttention, ConvBNReLU
+from .blocks import ChannelSelfAttention, ConvBNReLU, pixel_attention
 
 
 class PositionAttention(nn.Module):
@@ -30,13 +30,7 @@ class PositionAttention(nn.Module):
         self.gamma = jt.zeros(1)
 
     def execute(self, x):
-        b, c, h, w = x.shape
-        query = self.query_conv(x).reshape(b, -1, h * w).transpose(0, 2, 1)   # b x hw x c'
-        key = self.key_conv(x).reshape(b, -1, h * w)                          # b x c' x hw
-        attention = nn.softmax(nn.bmm(query, key), dim=-1)                   # b x hw x hw
-        value = self.value_conv(x).reshape(b, c, h * w)
-        out = nn.bmm(value, attention.transpose(0, 2, 1)).reshape(b, c, h, w)
-        return self.gamma * out + x
+        return self.gamma * pixel_attention(self.query_conv(x), self.key_conv(x), self.value_conv(x)) + x
 
 
 class DANetHead(nn.Module):

@@ -15,7 +15,7 @@ from jittor import nn
 
 from . import register_model
 from .backbone.resnet import DilatedResNetWithHead
-from .blocks import ConvBNReLU
+from .blocks import ConvBNReLU, pixel_attention
 
 
 class ObjectContext(nn.Module):
@@ -30,12 +30,7 @@ class ObjectContext(nn.Module):
         nn.init.constant_(self.scale_conv.weight, 0.0)
 
     def execute(self, x):
-        b, c, h, w = x.shape
-        query = self.query_conv(x).reshape(b, -1, h * w).transpose(0, 2, 1)   # b x hw x c'
-        key = self.key_conv(x).reshape(b, -1, h * w)                          # b x c' x hw
-        attention = nn.softmax(nn.bmm(query, key), dim=-1)                   # b x hw x hw
-        value = self.value_conv(x).reshape(b, c, h * w)
-        context = nn.bmm(value, attention.transpose(0, 2, 1)).reshape(b, c, h, w)
+        context = pixel_attention(self.query_conv(x), self.key_conv(x), self.value_conv(x))
         return jt.concat([self.scale_conv(context), x], dim=1)
 
 
