@@ -132,8 +132,10 @@ def build_model(args):
     if args.class_num < 2:
         raise ConfigError(f"-c must be at least 2 (background and one class), got {args.class_num}")
     from utils.convert import backbone_kwargs
+    # ImageNet weights only start a training run; test/predict load the trained checkpoint over them anyway
+    weights = getattr(args, "backbone_weights", None) if args.mode == "train" else None
     model = create_model(args.model, in_channels=3, n_classes=args.class_num,
-                         **backbone_kwargs(args.model, getattr(args, "backbone_weights", None)))
+                         **backbone_kwargs(args.model, weights))
     if args.pretrain:
         meta = ckpt.load_weights(model, args.checkpoint, expected_model=args.model)
         print(f"loaded self-supervised weights {args.checkpoint}" + (f" ({meta.get('kind')})" if meta.get("kind") else ""))
