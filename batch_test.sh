@@ -4,8 +4,8 @@
 # with the original's published numbers beside the pancreas rows.  With ROBUST=1 each configuration also goes
 # through the robustness benchmark, and UNet is compared with UNet-Aug-STN-SSL in test_result/robust-unet-vs-sas.*.
 #
-# Variables: as train.sh (PYTHON, DATASET, MODELS, EPOCHS, LR, BATCH, W, IMG_SIZE, DATA_ROOT, SAS, CUDA, EXTRA;
-# EPOCHS must match the training run: it is part of the result names), plus ROBUST (0).
+# Variables: as train.sh (PYTHON, DATASET, MODELS, EPOCHS, LOSS, LR, BATCH, W, IMG_SIZE, DATA_ROOT, SAS, CUDA, EXTRA;
+# EPOCHS and LOSS must match the training run: they are part of the result names), plus ROBUST (0).
 # Example on the CPU with the synthetic demo set:
 #   DATASET=demo EPOCHS=8 MODELS="unet attunet" IMG_SIZE=64 SAS=0 CUDA= bash batch_test.sh
 set -euo pipefail
@@ -14,6 +14,7 @@ PY=${PYTHON:-python}
 DATASET=${DATASET:-pancreas}
 MODELS=${MODELS:-$(cd "$HERE" && $PY -c "from model import list_models; print(' '.join(list_models()))")}
 EPOCHS=${EPOCHS:-50}
+LOSS=${LOSS:-ce}
 SAS=${SAS:-1}
 CUDA=${CUDA---cuda}
 ROBUST=${ROBUST:-0}
@@ -21,9 +22,9 @@ EXTRA="${IMG_SIZE:+--img-size $IMG_SIZE} ${DATA_ROOT:+--data-root $DATA_ROOT} ${
 RESULTS=test_result
 
 check() {  # run.py test, then (ROBUST=1) the robustness benchmark, for one configuration
-    $PY "$HERE/run.py" --dataset "$DATASET" --mode test $CUDA -e "$EPOCHS" --loss ce -r "$RESULTS" "$@" $EXTRA
+    $PY "$HERE/run.py" --dataset "$DATASET" --mode test $CUDA -e "$EPOCHS" --loss "$LOSS" -r "$RESULTS" "$@" $EXTRA
     if [ "$ROBUST" = 1 ]; then
-        $PY "$HERE/run.py" --dataset "$DATASET" --mode robust $CUDA -e "$EPOCHS" --loss ce -r "$RESULTS" "$@" $EXTRA
+        $PY "$HERE/run.py" --dataset "$DATASET" --mode robust $CUDA -e "$EPOCHS" --loss "$LOSS" -r "$RESULTS" "$@" $EXTRA
     fi
 }
 

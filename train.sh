@@ -10,6 +10,7 @@
 #   MODELS     models to train                             (every registered model)
 #   EPOCHS     training epochs                             (50)
 #   LR, BATCH, W   learning rate, batch size, -w           (3e-4, 8, 0.8)
+#   LOSS       --loss                                      (ce)
 #   IMG_SIZE   --img-size                                  (none: the images' own size)
 #   DATA_ROOT  --data-root                                 (./data)
 #   SAS        also train the SAS rows (1) or not (0)      (1)
@@ -26,10 +27,11 @@ EPOCHS=${EPOCHS:-50}
 LR=${LR:-3e-4}
 BATCH=${BATCH:-8}
 W=${W:-0.8}
+LOSS=${LOSS:-ce}
 SAS=${SAS:-1}
 CUDA=${CUDA---cuda}
 EXTRA="${IMG_SIZE:+--img-size $IMG_SIZE} ${DATA_ROOT:+--data-root $DATA_ROOT} ${EXTRA:-}"
-SETTING="-e $EPOCHS -b $BATCH --loss ce -w $W -l $LR"
+SETTING="-e $EPOCHS -b $BATCH --loss $LOSS -w $W -l $LR"
 
 for model in $MODELS; do
     echo "== train.sh: $model on $DATASET"
