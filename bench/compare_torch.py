@@ -59,7 +59,8 @@ def jittor_export(folder):
     np.savez(os.path.join(folder, "io.npz"), x=x, out=out)
 
 
-def jittor_time(batch, size, repeats, warmup):
+def jittor_steps(batch, size):
+    """``(train_step, infer)`` closures for the Jittor UNet on the seeded ``batch x 3 x size x size`` input."""
     from utils import runtime
     jt = runtime.init()
     from loss import build_loss
@@ -83,7 +84,12 @@ def jittor_time(batch, size, repeats, warmup):
         with jt.no_grad():
             model(x).sync()
 
-    return _time(train_step, infer, repeats, warmup) | {"device": runtime.describe()}
+    return train_step, infer
+
+
+def jittor_time(batch, size, repeats, warmup):
+    from utils import runtime
+    return _time(*jittor_steps(batch, size), repeats, warmup) | {"device": runtime.describe()}
 
 
 # ------------------------------------------------------------------------------------------------ torch side
@@ -99,7 +105,8 @@ def torch_check(folder):
     return {"max_abs_diff": float(np.abs(out - io["out"]).max()), "max_abs_logit": float(np.abs(io["out"]).max())}
 
 
-def torch_time(batch, size, repeats, warmup):
+def torch_steps(batch, size):
+    """``(train_step, infer)`` closures for the PyTorch port on the same input, on every core."""
     import torch
     from bench.torch_unet import TorchUNet
     torch.set_num_threads(os.cpu_count())
@@ -121,8 +128,13 @@ def torch_time(batch, size, repeats, warmup):
         with torch.no_grad():
             model(x)
 
-    return _time(train_step, infer, repeats, warmup) | {"device": f"PyTorch {torch.__version__}, "
-                                                                  f"{torch.get_num_threads()} threads"}
+    return train_step, infer
+
+
+def torch_time(batch, size, repeats, warmup):
+    import torch
+    return _time(*torch_steps(batch, size), repeats, warmup) | {"device": f"PyTorch {torch.__version__}, "
+                                                                          f"{torch.get_num_threads()} threads"}
 
 
 def _time(train_step, infer, repeats, warmup):

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 @pytest.mark.slow
 def test_scripts_train_and_test_the_zoo_and_write_the_benchmark_table(tmp_path, demo_root):
     env = dict(os.environ, PYTHON=sys.executable, DATASET="demo", MODELS="unet simple", EPOCHS="1", IMG_SIZE="32",
-               DATA_ROOT=demo_root, CUDA="", EXTRA="")
+               LOSS="ce_0.5_dice_0.5", DATA_ROOT=demo_root, CUDA="", EXTRA="")
     for script, extra in (("pretrain.sh", {"EXTRA": "--queue-size 16"}), ("train.sh", {}), ("batch_test.sh", {})):
         done = subprocess.run(["bash", os.path.join(ROOT, script)], cwd=tmp_path, env={**env, **extra},
                               capture_output=True, text=True, timeout=3000)
@@ -21,3 +21,6 @@ def test_scripts_train_and_test_the_zoo_and_write_the_benchmark_table(tmp_path, 
     assert sorted(r["config"] for r in rows) == sorted(
         ["unet", "simple", "unet+pretrain", "unet+stn+pretrain", "unet+aug+stn+pretrain"])
     assert (tmp_path / "test_result" / "benchmark.png").is_file()
+    # LOSS reached both train.sh and batch_test.sh: the weights and results are named after it
+    trained = [f for f in os.listdir(tmp_path / "checkpoints") if not f.endswith("-ssl.pkl")]
+    assert trained and all("ce_0.5_dice_0.5" in f for f in trained), trained
