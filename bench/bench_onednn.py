@@ -10,10 +10,8 @@ and the ratio; times are medians.  Not a test: these machines are noisy, compare
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,15 +47,9 @@ def measure(batch, size, repeats, warmup):
         jt.sync_all(True)
 
     out = {"oneDNN": runtime.describe()}
+    from bench import median_seconds
     for name, fn in (("train_step_s", train_step), ("infer_s", infer)):
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        out[name] = statistics.median(times)
+        out[name] = median_seconds(fn, repeats, warmup)
     return out
 
 

@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -139,14 +138,9 @@ def torch_time(batch, size, repeats, warmup):
 
 def _time(train_step, infer, repeats, warmup):
     out = {}
+    from bench import time_calls
     for name, fn in (("train_s", train_step), ("infer_s", infer)):
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
+        times = time_calls(fn, repeats, warmup)
         out[name] = statistics.median(times)
         out[name + "_all"] = times
     out["peak_mb"] = _peak_mb()

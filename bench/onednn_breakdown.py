@@ -16,10 +16,8 @@ import argparse
 import ctypes
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,19 +61,14 @@ def child(framework, batch, size, steps, warmup):
     from bench import compare_torch
     train_step, _ = (compare_torch.torch_steps if framework == "torch" else compare_torch.jittor_steps)(batch, size)
     verbose = _verbose_switch(framework)
-    for _ in range(warmup):
-        train_step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        train_step()
-        times.append(time.perf_counter() - start)
+    from bench import median_seconds
+    step_s = median_seconds(train_step, steps, warmup)
     sys.stdout.flush()
     verbose(True)
     for _ in range(steps):
         train_step()
     verbose(False)
-    print(json.dumps({"step_s": statistics.median(times)}), flush=True)
+    print(json.dumps({"step_s": step_s}), flush=True)
 
 
 def run_child(framework, batch, size, steps, warmup):
