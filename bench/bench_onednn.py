@@ -46,8 +46,8 @@ def measure(batch, size, repeats, warmup):
             model(x).sync()
         jt.sync_all(True)
 
-    out = {"oneDNN": runtime.describe()}
     from bench import median_seconds
+    out = {"oneDNN": runtime.describe()}
     for name, fn in (("train_step_s", train_step), ("infer_s", infer)):
         out[name] = median_seconds(fn, repeats, warmup)
     return out

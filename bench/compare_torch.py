@@ -137,8 +137,8 @@ def torch_time(batch, size, repeats, warmup):
 
 
 def _time(train_step, infer, repeats, warmup):
-    out = {}
     from bench import time_calls
+    out = {}
     for name, fn in (("train_s", train_step), ("infer_s", infer)):
         times = time_calls(fn, repeats, warmup)
         out[name] = statistics.median(times)

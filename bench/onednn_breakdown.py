@@ -58,10 +58,9 @@ def _verbose_switch(framework):
 
 
 def child(framework, batch, size, steps, warmup):
-    from bench import compare_torch
+    from bench import compare_torch, median_seconds
     train_step, _ = (compare_torch.torch_steps if framework == "torch" else compare_torch.jittor_steps)(batch, size)
     verbose = _verbose_switch(framework)
-    from bench import median_seconds
     step_s = median_seconds(train_step, steps, warmup)
     sys.stdout.flush()
     verbose(True)
