@@ -12,7 +12,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=${PYTHON:-python}
 DATASET=${DATASET:-pancreas}
-MODELS=${MODELS:-$(cd "$HERE" && $PY -c "from model import list_models; print(' '.join(list_models()))")}
+MODELS=${MODELS:-$(cd "$HERE" && $PY -m pipeline list models | tr '\n' ' ')}
+SSL_MODELS=$(cd "$HERE" && $PY -m pipeline list ssl | cut -d' ' -f1 | tr '\n' ' ')   # the models with SAS rows
 EPOCHS=${EPOCHS:-50}
 LOSS=${LOSS:-ce}
 SAS=${SAS:-1}
@@ -32,7 +33,7 @@ for model in $MODELS; do
     check --model "$model"
 done
 if [ "$SAS" = 1 ]; then
-    for model in unet deeplab; do
+    for model in $SSL_MODELS; do
         [[ " $MODELS " == *" $model "* ]] || continue
         for sas in "--pretrain" "--stn --pretrain" "--aug --stn --pretrain"; do
             check --model "$model" $sas --checkpoint "checkpoints/$model-ssl.pkl"

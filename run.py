@@ -12,22 +12,12 @@ Flags, defaults and output names follow the original JMedSeg ``run.py``; see REA
 import argparse
 import sys
 
-from utils import runtime
+from pipeline.launch import add_runtime_flags, launch
 
 
-def _early_flags(argv):
-    """``--cuda`` and ``-v`` must be known before Jittor is imported."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--cuda", action="store_true")
-    pre.add_argument("-v", "--verbose", action="store_true")
-    known, _ = pre.parse_known_args(argv)
-    return known
-
-
-MODES = ("train", "test", "predict", "debug", "robust")
-
-
-def build_parser(models, datasets, losses, optimizers):
+def build_parser(catalog):
+    """run.py's flags; ``catalog`` (pipeline/catalog.py) holds the registries the choices come from."""
+    models, datasets, losses = catalog.MODELS.names(), catalog.DATASETS.names(), catalog.LOSSES.names()
     p = argparse.ArgumentParser(
         description="Train, test, predict and debug 2D medical image segmentation networks (Jittor).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -37,15 +27,14 @@ def build_parser(models, datasets, losses, optimizers):
     p.add_argument("--checkpoint", default="checkpoints/ssl.pkl", help="self-supervised weights for --pretrain")
     p.add_argument("--backbone-weights", metavar="FILE",
                    help="ImageNet weights for the ResNet/VGG encoder (torchvision .pth, or a .pkl written by "
-                        "python -m utils.convert); for training from them")
+                        "python -m pipeline convert); for training from them")
     p.add_argument("--dataset", help=f"{', '.join(datasets)}, or a folder with images/ and masks/ "
                                      "(required except in debug mode)")
-    p.add_argument("--mode", required=True, choices=MODES)
+    p.add_argument("--mode", required=True, choices=catalog.MODES.names(sort=False))
     p.add_argument("--load", help="weights for test/predict (default: the best checkpoint of this configuration)")
     p.add_argument("--aug", action="store_true", help="colour augmentation of training images (as the original)")
-    p.add_argument("--cuda", action="store_true", help="run on the GPU")
     p.add_argument("--stn", action="store_true", help="put a spatial transformer in front of the network")
-    p.add_argument("-o", "--optimizer", default="Adam", choices=optimizers)
+    p.add_argument("-o", "--optimizer", default="Adam", choices=catalog.OPTIMIZERS.names(sort=False))
     p.add_argument("-e", "--epochs", type=int, default=20)
     p.add_argument("-b", "--batch-size", type=int, default=8, help="training batch size")
     p.add_argument("-l", "--learning-rate", dest="lr", type=float, default=1e-4)
@@ -68,7 +57,7 @@ def build_parser(models, datasets, losses, optimizers):
                                        "ids, or 0/255 for two classes)")
     p.add_argument("--window", type=int, help="test/predict by sliding windows of N x N (any image size)")
     p.add_argument("--overlap", type=float, default=0.5, help="overlap of sliding windows, in [0, 1)")
-    p.add_argument("--blend", default="gaussian", choices=["gaussian", "uniform"],
+    p.add_argument("--blend", default="gaussian", choices=catalog.BLENDS.names(),
                    help="weighting of overlapping windows")
     # The SAS framework (advance/): spatial transformer options, geometric augmentation, robustness benchmark.
     sas = p.add_argument_group("SAS options (spatial transformer, augmentation, robustness)")
@@ -78,43 +67,18 @@ def build_parser(models, datasets, losses, optimizers):
                      help="with --stn: train against masks warped like the image, and map predictions back to the "
                           "input's frame (the original compared warped predictions with unwarped masks)")
     sas.add_argument("--geo-aug", default="", metavar="LIST",
-                     help="geometric augmentation of image and mask together: any of flip,rotate,scale,elastic "
-                          "(comma-separated) or all")
+                     help="geometric augmentation of image and mask together: any of "
+                          f"{','.join(catalog.GEOMETRIC.names(sort=False))} (comma-separated) or all")
     sas.add_argument("--perturb", default="all", metavar="LIST",
-                     help="robust mode: perturbations to apply (comma-separated; all = brightness, contrast, gamma, "
-                          "noise, blur, jpeg, rotation, scale, translation, screen_photo)")
+                     help="robust mode: perturbations to apply (comma-separated; all = "
+                          f"{', '.join(catalog.PERTURBATIONS.names(sort=False))})")
     sas.add_argument("--strengths", default="0,0.25,0.5,0.75,1", metavar="LIST",
                      help="robust mode: perturbation strengths in [0, 1] (0 = clean)")
-    p.add_argument("-v", "--verbose", action="store_true", help="show Jittor's own log lines")
-    return p
+    return add_runtime_flags(p)
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    early = _early_flags(argv)
-    runtime.configure(cuda=early.cuda, verbose=early.verbose)
-    from utils.errors import UserError
-    try:
-        runtime.init(cuda=early.cuda, verbose=early.verbose)
-        from dataset import list_datasets
-        from loss import list_losses
-        from model import list_models
-        from utils import experiment
-        args = build_parser(list_models(), list_datasets(), list_losses(), experiment.OPTIMIZERS).parse_args(argv)
-        return experiment.run(args)
-    except UserError as e:
-        return _fail(f"error: {e}", 2)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-
-
-def _fail(message, code):
-    """Report and stop; under MPI this ends the whole job instead of leaving the other ranks waiting."""
-    if "jittor" in sys.modules:
-        from utils.distributed import fail
-        return fail(message, code)
-    print(message, file=sys.stderr)
-    return code
+    return launch(argv, build_parser, "pipeline.modes:run")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train every registered model with the setting of the original's pancreas table (Adam, lr 3e-4, 50 epochs,
-# batch 8, CE with -w 0.8), then the SAS rows (UNet-SSL, UNet-STN-SSL, UNet-Aug-STN-SSL, and DeepLab's) when
-# SAS=1; the SAS rows load the weights pretrain.sh wrote.  `make reproduce` runs pretrain.sh, this script and
+# batch 8, CE with -w 0.8), then the SAS rows (UNet-SSL, UNet-STN-SSL, UNet-Aug-STN-SSL, and DeepLab's: the
+# models whose registry entry names an SSL layer, `python -m pipeline list ssl`) when SAS=1; the SAS rows load
+# the weights pretrain.sh wrote.  `make reproduce` runs pretrain.sh, this script and
 # batch_test.sh in turn.
 #
 # Variables (all optional):
@@ -22,7 +23,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)   # outputs go to the current folder, as with run.py itself
 PY=${PYTHON:-python}
 DATASET=${DATASET:-pancreas}
-MODELS=${MODELS:-$(cd "$HERE" && $PY -c "from model import list_models; print(' '.join(list_models()))")}
+MODELS=${MODELS:-$(cd "$HERE" && $PY -m pipeline list models | tr '\n' ' ')}
+SSL_MODELS=$(cd "$HERE" && $PY -m pipeline list ssl | cut -d' ' -f1 | tr '\n' ' ')   # the models with SAS rows
 EPOCHS=${EPOCHS:-50}
 LR=${LR:-3e-4}
 BATCH=${BATCH:-8}
@@ -39,7 +41,7 @@ for model in $MODELS; do
 done
 
 if [ "$SAS" = 1 ]; then
-    for model in unet deeplab; do
+    for model in $SSL_MODELS; do
         [[ " $MODELS " == *" $model "* ]] || continue
         for sas in "--pretrain" "--stn --pretrain" "--aug --stn --pretrain"; do
             echo "== train.sh: $model $sas on $DATASET"

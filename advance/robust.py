@@ -1,9 +1,10 @@
 """Robustness benchmark (``run.py --mode robust``): test-split metrics under named perturbations.
 
 Every perturbation is ``perturb(image, mask, strength, rng=None) -> (image, mask)`` on a uint8 ``H x W x 3``
-image and its ``H x W`` label map (or None).  ``strength`` runs from 0 (the image unchanged) to 1 (the
-strongest setting below); geometric perturbations move the mask with the image (nearest neighbour, pixels
-from outside = background), the others leave it alone.  Sizes are relative to the image (except the moire
+image and its ``H x W`` label map (or None), registered in :data:`PERTURBATIONS` by the :func:`perturbation`
+decorator, which checks the strength and returns unchanged copies at strength 0 for all of them.
+``strength`` runs from 0 (the image unchanged) to 1 (the strongest setting below); geometric perturbations
+move the mask with the image (nearest neighbour, pixels from outside = background), the others leave it alone.  Sizes are relative to the image (except the moire
 gratings, which are pixel-level like a real screen's), so a strength means the same on 128 and 512 px slices.
 
 =============  ==============================================================================================
@@ -23,95 +24,110 @@ screen_photo   a phone photo of a monitor: perspective warp (corners moved by up
                (R x (1 + 0.25 s), B x (1 - 0.2 s)), camera blur and sensor noise
 =============  ==============================================================================================
 
-:func:`run_benchmark` evaluates a model on the test split for every perturbation and strength (the clean
-score, strength 0, is computed once) with :func:`utils.engine.evaluate`, and writes ``{prefix}.csv`` (one row
-per perturbation and strength), ``{prefix}.md`` (foreground Dice table), ``{prefix}.png`` (Dice against
-strength) and ``{prefix}-examples.png`` (one test image under every perturbation).  :func:`compare` puts
-several such CSVs (e.g. UNet and UNet+SAS) into one table and plot (``python -m advance.robust compare``).
+:class:`Perturbation` is one perturbation at one strength as a random transform (:mod:`advance.transforms`).
+The benchmark itself (``pipeline/evaluate.py``) evaluates a model on the test split for every perturbation and
+strength and writes its rows with :func:`write_csv`, :func:`table`, :func:`plot` and :func:`example_sheet`:
+``{prefix}.csv`` (one row per perturbation and strength), ``{prefix}.md`` (foreground Dice table),
+``{prefix}.png`` (Dice against strength) and ``{prefix}-examples.png`` (one test image under every
+perturbation).  :func:`compare` puts several such CSVs (e.g. UNet and UNet+SAS) into one table and plot
+(``python -m advance.robust compare``).
 """
+import argparse
 import csv
-import io
+import functools
 import os
+import sys
 
 import cv2
 import numpy as np
+from matplotlib.figure import Figure
+
+from utils.atomic import atomic_write_csv, atomic_write_text
+from utils.errors import ConfigError
+from utils.registry import Registry
+from utils.visualize import save_figure
+
+from .transforms import RandomTransform, generator, warp_matrix
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 METRICS = ("mDice", "mIoU", "dice_fg", "iou_fg", "dice_case")
 
+PERTURBATIONS = Registry("perturbation")
 
-def _rng(rng):
-    return rng if rng is not None else np.random.default_rng(0)
+
+def check_strength(strength):
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+
+
+def perturbation(name, geometric=False):
+    """Decorator: register ``fn(image, mask, strength, rng) -> (image, mask)`` as the perturbation ``name``.
+
+    The registered (and returned) function checks ``strength`` (in [0, 1]), returns copies of its inputs at
+    strength 0, and passes ``fn`` a generator (its own, seeded 0, when ``rng`` is None). ``geometric``: the
+    perturbation moves the mask with the image. Both are attributes of the function.
+    """
+    def wrap(fn):
+        @functools.wraps(fn)
+        def perturb(image, mask, strength, rng=None):
+            check_strength(strength)
+            if strength == 0:
+                return image.copy(), (None if mask is None else mask.copy())
+            return fn(image, mask, float(strength), generator(rng))
+        perturb.geometric = bool(geometric)
+        PERTURBATIONS.add(name, perturb)
+        return perturb
+    return wrap
+
+
+class Perturbation(RandomTransform):
+    """The perturbation ``name`` at ``strength`` as a transform ``(image, mask) -> (image, mask)``."""
+
+    def __init__(self, name, strength, rng=None):
+        super().__init__(1.0, rng)
+        check_strength(strength)
+        self.name, self.strength, self.fn = name, float(strength), PERTURBATIONS.get(name, "--perturb")
+
+    def apply(self, image, mask):
+        return self.fn(image, mask, self.strength, self.rng)
 
 
 def _u8(img):
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
-def _check(strength):
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
-
-
-def _identity(image, mask):
-    return image.copy(), (None if mask is None else mask.copy())
-
-
-def _warp_affine(image, mask, matrix, border=0):
-    h, w = image.shape[:2]
-    out = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=(border,) * 3)
-    if mask is not None:
-        m = cv2.warpAffine(mask.astype(np.float32), matrix, (w, h), flags=cv2.INTER_NEAREST,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        mask = np.round(m).astype(mask.dtype)
-    return out, mask
-
-
 # --------------------------------------------------------------------------------------------------- intensity
-def brightness(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
+@perturbation("brightness")
+def brightness(image, mask, strength, rng):
     return _u8(image.astype(np.float32) + 100.0 * strength), mask
 
 
-def contrast(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
+@perturbation("contrast")
+def contrast(image, mask, strength, rng):
     img = image.astype(np.float32)
     mean = img.mean()
     return _u8(mean + (img - mean) * (1.0 - 0.7 * strength)), mask
 
 
-def gamma(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
+@perturbation("gamma")
+def gamma(image, mask, strength, rng):
     return _u8(255.0 * (image.astype(np.float32) / 255.0) ** (1.0 + 2.0 * strength)), mask
 
 
-def noise(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
-    n = _rng(rng).normal(0.0, 40.0 * strength, image.shape[:2])[..., None]  # grey noise, like CT
+@perturbation("noise")
+def noise(image, mask, strength, rng):
+    n = rng.normal(0.0, 40.0 * strength, image.shape[:2])[..., None]  # grey noise, like CT
     return _u8(image.astype(np.float32) + n), mask
 
 
-def blur(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
+@perturbation("blur")
+def blur(image, mask, strength, rng):
     sigma = 0.025 * strength * max(image.shape[:2])
     return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma), mask
 
 
-def jpeg(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
+@perturbation("jpeg")
+def jpeg(image, mask, strength, rng):
     quality = int(round(100 - 95 * strength))
     ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -120,28 +136,25 @@ def jpeg(image, mask, strength, rng=None):
 
 
 # --------------------------------------------------------------------------------------------------- geometry
-def rotation(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
+def _about_centre(image, angle, zoom):
     h, w = image.shape[:2]
-    return _warp_affine(image, mask, cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 45.0 * strength, 1.0))
+    return cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, zoom)
 
 
-def scale(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
+@perturbation("rotation", geometric=True)
+def rotation(image, mask, strength, rng):
+    return warp_matrix(image, mask, _about_centre(image, 45.0 * strength, 1.0))
+
+
+@perturbation("scale", geometric=True)
+def scale(image, mask, strength, rng):
+    return warp_matrix(image, mask, _about_centre(image, 0.0, 1.0 - 0.5 * strength))
+
+
+@perturbation("translation", geometric=True)
+def translation(image, mask, strength, rng):
     h, w = image.shape[:2]
-    return _warp_affine(image, mask, cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 0.0, 1.0 - 0.5 * strength))
-
-
-def translation(image, mask, strength, rng=None):
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
-    h, w = image.shape[:2]
-    return _warp_affine(image, mask, np.float32([[1, 0, 0.2 * strength * w], [0, 1, 0.2 * strength * h]]))
+    return warp_matrix(image, mask, np.float32([[1, 0, 0.2 * strength * w], [0, 1, 0.2 * strength * h]]))
 
 
 # Corner displacements (fractions of the size, pointing inwards) of the screen-photo perspective at strength 1:
@@ -149,23 +162,15 @@ def translation(image, mask, strength, rng=None):
 _SCREEN_CORNERS = np.array([[0.10, 0.06], [-0.04, 0.10], [-0.08, -0.03], [0.02, -0.08]])
 
 
-def screen_photo(image, mask, strength, rng=None):
+@perturbation("screen_photo", geometric=True)
+def screen_photo(image, mask, strength, rng):
     """A photo of the image shown on a monitor: keystone perspective, moire, colour cast, blur, noise."""
-    _check(strength)
-    if strength == 0:
-        return _identity(image, mask)
     s = strength
     h, w = image.shape[:2]
     src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
     dst = np.float32(src + _SCREEN_CORNERS * s * np.array([w, h]))
-    matrix = cv2.getPerspectiveTransform(src, dst)
-    bezel = 25
-    img = cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=(bezel,) * 3).astype(np.float32)
-    if mask is not None:
-        m = cv2.warpPerspective(mask.astype(np.float32), matrix, (w, h), flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        mask = np.round(m).astype(mask.dtype)
+    img, mask = warp_matrix(image, mask, cv2.getPerspectiveTransform(src, dst), border=25)  # dark bezel
+    img = img.astype(np.float32)
     # Moire: two fine gratings at slightly different frequencies and angles beat into a coarse pattern.
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     g1 = np.sin(2 * np.pi * 0.31 * (xx * np.cos(0.20) + yy * np.sin(0.20)))
@@ -175,25 +180,13 @@ def screen_photo(image, mask, strength, rng=None):
     img = img * np.array([1 + 0.25 * s, 1 + 0.05 * s, 1 - 0.2 * s], np.float32) + 10.0 * s
     sigma = 0.006 * s * max(h, w)
     img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma, sigmaY=sigma)
-    img += _rng(rng).normal(0.0, 6.0 * s, img.shape)
+    img += rng.normal(0.0, 6.0 * s, img.shape)
     return _u8(img), mask
 
 
-PERTURBATIONS = {
-    "brightness": brightness, "contrast": contrast, "gamma": gamma, "noise": noise, "blur": blur, "jpeg": jpeg,
-    "rotation": rotation, "scale": scale, "translation": translation, "screen_photo": screen_photo,
-}
-
-
 def parse_perturbations(spec):
-    """``"noise,blur"`` / ``"all"`` / None -> list of names; an unknown name raises ValueError listing them."""
-    if not spec or spec == "all":
-        return list(PERTURBATIONS)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    bad = [n for n in names if n not in PERTURBATIONS]
-    if bad:
-        raise ValueError(f"unknown perturbation {', '.join(bad)}; use any of {', '.join(PERTURBATIONS)} or all")
-    return names
+    """``"noise,blur"`` / ``"all"`` / None -> list of names; an unknown name raises :class:`ConfigError`."""
+    return PERTURBATIONS.parse_list(spec or "all", "--perturb")
 
 
 def parse_strengths(spec):
@@ -203,68 +196,17 @@ def parse_strengths(spec):
     try:
         values = sorted({float(s) for s in str(spec).split(",") if s.strip()} | {0.0})
     except ValueError:
-        raise ValueError(f"strengths must be numbers separated by commas, got {spec!r}") from None
-    for v in values:
-        _check(v)
+        raise ConfigError(f"--strengths must be numbers separated by commas, got {spec!r}") from None
+    bad = [v for v in values if not 0.0 <= v <= 1.0]
+    if bad:
+        raise ConfigError(f"--strengths must lie in [0, 1], got {', '.join(f'{v:g}' for v in bad)}")
     return values
 
 
-# --------------------------------------------------------------------------------------------------- benchmark
-def perturbed_split(data, name, strength, seed=0):
-    """A copy of the SegDataset ``data`` whose samples (image and mask) are perturbed; random parts are drawn
-    from a generator seeded by (seed, sample index), so every model sees the same perturbed images."""
-    from dataset import SegDataset
-
-    fn = PERTURBATIONS[name]
-
-    class Perturbed(SegDataset):
-        def load(self, index):
-            if index not in self._cache:
-                image, mask = data.load(index)
-                self._cache[index] = fn(image, mask, strength, np.random.default_rng([seed, index]))
-            return self._cache[index]
-
-    kw = dict(n_classes=data.n_classes, img_size=data.img_size, batch_size=data.batch_size,
-              need_masks=data.need_masks)
-    if hasattr(data, "label_map"):
-        kw["label_map"] = data.label_map
-    return Perturbed(data.samples, **kw)
-
-
-def benchmark(model, data, n_classes, perturbations=None, strengths=STRENGTHS, seed=0, evaluate_kw=None):
-    """Rows ``{perturbation, strength, mDice, mIoU, dice_fg, iou_fg, dice_case}`` for every perturbation and
-    strength; strength 0 is the clean test split (evaluated once)."""
-    from tqdm import tqdm
-    from utils.engine import evaluate
-
-    names = list(perturbations or PERTURBATIONS)
-    strengths = sorted(set(strengths) | {0.0})
-    evaluate_kw = evaluate_kw or {}
-    clean = evaluate(model, data, n_classes, surface=False, desc="clean", **evaluate_kw)
-    rows = []
-    jobs = [(n, s) for n in names for s in strengths if s > 0]
-    bar = tqdm(jobs, desc="perturbations", unit="setting", leave=False)
-    for name in names:
-        rows.append(dict(perturbation=name, strength=0.0, **{k: float(clean[k]) for k in METRICS}))
-    for name, s in bar:
-        bar.set_postfix_str(f"{name} {s:g}")
-        result = evaluate(model, perturbed_split(data, name, s, seed), n_classes, surface=False,
-                          desc=f"{name} {s:g}", **evaluate_kw)
-        rows.append(dict(perturbation=name, strength=float(s), **{k: float(result[k]) for k in METRICS}))
-    bar.close()
-    order = {n: i for i, n in enumerate(names)}
-    rows.sort(key=lambda r: (order[r["perturbation"]], r["strength"]))
-    return rows
-
-
+# --------------------------------------------------------------------------------------------------- tables
 def write_csv(rows, path):
-    from utils.checkpoint import atomic_write_text
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["perturbation", "strength", *METRICS])
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) and k != "strength" else v) for k, v in r.items()})
-    atomic_write_text(buf.getvalue(), path)
+    atomic_write_csv(path, rows, ["perturbation", "strength", *METRICS], float_format="{:.6f}",
+                     formats={"strength": "{}"})
 
 
 def read_csv(path):
@@ -289,13 +231,11 @@ def table(rows, metric="dice_fg", title=None):
 
 def plot(series, path, metric="dice_fg", title=""):
     """Dice against strength, one panel per perturbation; ``series`` = {label: rows}."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     names = list(dict.fromkeys(r["perturbation"] for rows in series.values() for r in rows))
     cols = min(5, len(names))
     nrows = -(-len(names) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.0 * cols, 2.5 * nrows), sharey=True, squeeze=False)
+    fig = Figure(figsize=(3.0 * cols, 2.5 * nrows))
+    axes = fig.subplots(nrows, cols, sharey=True, squeeze=False)
     for ax, name in zip(axes.ravel(), names):
         for label, rows in series.items():
             pts = sorted((r["strength"], r[metric]) for r in rows if r["perturbation"] == name)
@@ -313,19 +253,14 @@ def plot(series, path, metric="dice_fg", title=""):
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def example_sheet(image, mask, path, names=None, strengths=(0.5, 1.0), seed=0):
     """One image under every perturbation (rows: strengths; ground-truth contour in red)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    names = list(names or PERTURBATIONS)
-    fig, axes = plt.subplots(len(strengths), len(names) + 1, figsize=(1.8 * (len(names) + 1), 1.9 * len(strengths)),
-                             squeeze=False)
+    names = list(names or PERTURBATIONS.names(sort=False))
+    fig = Figure(figsize=(1.8 * (len(names) + 1), 1.9 * len(strengths)))
+    axes = fig.subplots(len(strengths), len(names) + 1, squeeze=False)
     for i, s in enumerate(strengths):
         axes[i, 0].imshow(image)
         if mask is not None and mask.any():
@@ -341,31 +276,11 @@ def example_sheet(image, mask, path, names=None, strengths=(0.5, 1.0), seed=0):
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def run_benchmark(model, data, n_classes, prefix, perturbations=None, strengths=STRENGTHS, seed=0, title="",
-                  evaluate_kw=None):
-    """:func:`benchmark` plus its files (``prefix`` + ``.csv``, ``.md``, ``.png``, ``-examples.png``)."""
-    from utils.checkpoint import atomic_write_text
-    rows = benchmark(model, data, n_classes, perturbations, strengths, seed, evaluate_kw)
-    write_csv(rows, prefix + ".csv")
-    md = table(rows, "dice_fg", f"{title}: foreground Dice" if title else None)
-    md += "\n" + table(rows, "mDice", f"{title}: mDice (background included)" if title else None)
-    atomic_write_text(md, prefix + ".md")
-    plot({title or "model": rows}, prefix + ".png", "dice_fg", title)
-    # The example sheet shows the test image with the largest target.
-    areas = [(int((data.load(i)[1] > 0).sum()) if data.need_masks else 0, i) for i in range(len(data.samples))]
-    image, mask = data.load(max(areas)[1])
-    example_sheet(image, mask, prefix + "-examples.png", perturbations, seed=seed)
-    return rows
+    save_figure(fig, path)
 
 
 def compare(csv_paths, labels, out_prefix, metric="dice_fg"):
     """One markdown table (mean over strengths > 0 and value at the strongest, per model) and one plot."""
-    from utils.checkpoint import atomic_write_text
     series = {label: read_csv(p) for label, p in zip(labels, csv_paths)}
     names = list(dict.fromkeys(r["perturbation"] for rows in series.values() for r in rows))
     top = max(r["strength"] for rows in series.values() for r in rows)
@@ -401,7 +316,6 @@ def _value(rows, name, strength, metric):
 
 
 def main(argv=None):
-    import argparse
     p = argparse.ArgumentParser(description="Compare robustness CSVs written by run.py --mode robust.")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compare", help="one table and plot for several models")
@@ -419,5 +333,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    import sys
     sys.exit(main())

@@ -28,15 +28,15 @@ Only the network's weights are saved (run_ssl.py does it), so ``run.py --pretrai
 import copy
 
 import numpy as np
+from tqdm import tqdm
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
-
 from jittor.dataset import Dataset
 
-from advance.augment import TwoCrops, ssl_augmentation
-from utils.errors import ConfigError
+from utils.errors import ConfigError, TrainingDiverged
+
+from .augment import TwoCrops, ssl_augmentation
 
 __all__ = ["HiddenLayer", "ProjectionHead", "MoCoLearner", "TwoViewDataset", "info_nce", "l2_normalize",
            "momentum_update", "layer_names"]
@@ -236,7 +236,6 @@ class MoCoLearner:
         loss, k = self.loss(im_q, im_k)
         value = float(loss.item())
         if not np.isfinite(value):
-            from utils.errors import TrainingDiverged
             raise TrainingDiverged(f"the contrastive loss became {value}; lower --lr")
         self.optimizer.step(loss)
         self.enqueue(k.numpy())
@@ -244,7 +243,6 @@ class MoCoLearner:
 
     def train_epoch(self, loader, desc="ssl"):
         """One pass over ``loader`` of (query views, key views, index) batches; the sample-weighted mean loss."""
-        from tqdm import tqdm
         self.train()
         total, count = 0.0, 0
         bar = tqdm(loader, total=len(loader), desc=desc, leave=False, unit="batch")
@@ -261,13 +259,16 @@ class TwoViewDataset(Dataset):
     """Pairs of augmented views of the images of a :class:`dataset.SegDataset` (masks are not used).
 
     Items: ``(query view, key view, index)``, views ``3 x H x W`` float32 in [0, 1] like segmentation inputs.
-    ``transform`` defaults to the original's two-crop pipeline (:func:`advance.augment.ssl_augmentation`).
+    ``transform`` defaults to the original's two-crop pipeline (:func:`advance.augment.ssl_augmentation`);
+    with ``augment_seed`` set (as :class:`dataset.loader.SegDataset`'s), image ``i``'s views are drawn from a
+    generator seeded with ``(*augment_seed, i)``.
     """
 
     def __init__(self, images, transform=None, batch_size=8, shuffle=True):
         super().__init__()
         self.images = images
         self.views = TwoCrops(transform or ssl_augmentation())
+        self.augment_seed = None
         self.set_attrs(batch_size=batch_size, shuffle=shuffle, total_len=len(images.samples))
 
     @staticmethod
@@ -276,5 +277,7 @@ class TwoViewDataset(Dataset):
 
     def __getitem__(self, index):
         image, _ = self.images.load(index)
+        if self.augment_seed is not None:
+            self.views.set_random_state([*self.augment_seed, index])
         q, k = self.views(image)
         return self._tensor(q), self._tensor(k), index

@@ -20,7 +20,7 @@ Options (both off by default, i.e. the original's behaviour):
 * ``warp_mask=True`` (``--stn-warp-mask``): the original compared the prediction for the *warped* image with
   the *unwarped* mask.  With this option the training loop warps the mask with the same ``theta`` (nearest
   neighbour, outside = background) through :meth:`STNWrapper.warp_target`, which uses the ``theta`` of the
-  last forward pass; :func:`utils.engine.train_one_epoch` calls it via its ``target_fn`` hook right after the
+  last forward pass; :func:`pipeline.engine.train_one_epoch` calls it via its ``target_fn`` hook right after the
   forward pass.  In evaluation mode the wrapper then maps its logits back to the input's frame with the
   inverse warp, so predictions, metrics and overlays refer to the image as given.
 
@@ -37,9 +37,10 @@ differences (and shows that Jittor's own sampler fails the identity check).
 """
 import numpy as np
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
+
+from model.blocks import ConvBNReLU
 
 __all__ = ["STNWrapper", "affine_sample", "identity_theta", "invert_theta"]
 
@@ -95,10 +96,6 @@ def affine_sample(x, theta, mode="bilinear", size=None):
     return v00 * gx * gy + v01 * fx * gy + v10 * gx * fy + v11 * fx * fy
 
 
-def _conv_bn_relu(cin, cout):
-    return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
-
-
 class STNWrapper(nn.Module):
     """A spatial transformer in front of ``convnet`` (see the module docstring).
 
@@ -112,8 +109,9 @@ class STNWrapper(nn.Module):
         if stn_size is not None and int(stn_size) < 2:
             raise ValueError(f"stn_size must be at least 2 (or None for full resolution), got {stn_size}")
         self.convnet = convnet
-        self.loc = nn.Sequential(*(_conv_bn_relu(in_channels, 8) + _conv_bn_relu(8, 16) + _conv_bn_relu(16, 32)
-                                   + _conv_bn_relu(32, 64)), nn.AdaptiveAvgPool2d(2))
+        # the original's flat layer list (loc.0 .. loc.11, then the pooling): its checkpoints' names
+        self.loc = nn.Sequential(*ConvBNReLU(in_channels, 8), *ConvBNReLU(8, 16), *ConvBNReLU(16, 32),
+                                 *ConvBNReLU(32, 64), nn.AdaptiveAvgPool2d(2))
         self.fc_loc = nn.Sequential(nn.Linear(64 * 2 * 2, 32), nn.ReLU(), nn.Linear(32, 3 * 2))
         last = self.fc_loc[2]
         last.weight.assign(jt.zeros(last.weight.shape))

@@ -13,17 +13,19 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
+from bench import median_seconds
+from utils import runtime
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def measure(batch, size, repeats, warmup):
-    sys.path.insert(0, ROOT)
-    from utils import runtime
     jt = runtime.init()
-    import numpy as np
     from loss import build_loss
     from model import create_model
-    from utils.engine import make_optimizer
+    from utils.optim import make_optimizer
 
     jt.set_global_seed(0)
     model = create_model("unet")
@@ -46,7 +48,6 @@ def measure(batch, size, repeats, warmup):
             model(x).sync()
         jt.sync_all(True)
 
-    from bench import median_seconds
     out = {"oneDNN": runtime.describe()}
     for name, fn in (("train_step_s", train_step), ("infer_s", infer)):
         out[name] = median_seconds(fn, repeats, warmup)

@@ -13,8 +13,10 @@ import os
 import sys
 import time
 
+from bench import emit_table
+from utils import runtime
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 class TimedLoader:
@@ -48,13 +50,14 @@ def main():
     p.add_argument("--out", help="also write the markdown table to this file")
     a = p.parse_args()
 
-    from utils import runtime
     jt = runtime.init()
     from advance.augment import training_augmentation
-    from dataset import SegDataset, load_split
+    from dataset import load_split
+    from dataset.loader import SegDataset
     from loss import build_loss
     from model import create_model
-    from utils.engine import make_optimizer, train_one_epoch
+    from pipeline.engine import train_one_epoch
+    from utils.optim import make_optimizer
 
     samples = load_split("demo", "train", a.data_root)
     counts = [int(c) for c in a.counts.split(",")]
@@ -83,7 +86,6 @@ def main():
     for size, n, seconds, wait in rows:
         lines.append(f"| {size} | {n} | {seconds:.1f} | {seconds / n:.3f} | {100 * wait / seconds:.1f} % |")
     text = "\n".join(lines)
-    from bench import emit_table
     emit_table(text, a.out)
     return 0
 

@@ -25,8 +25,10 @@ import tempfile
 
 import numpy as np
 
+from bench import emit_table, time_calls
+from utils import runtime
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def _peak_mb():
@@ -40,7 +42,6 @@ def _inputs(batch, size, seed=0):
 
 # ------------------------------------------------------------------------------------------------ jittor side
 def jittor_export(folder):
-    from utils import runtime
     jt = runtime.init()
     from model import create_model
     from utils.checkpoint import model_state
@@ -60,11 +61,10 @@ def jittor_export(folder):
 
 def jittor_steps(batch, size):
     """``(train_step, infer)`` closures for the Jittor UNet on the seeded ``batch x 3 x size x size`` input."""
-    from utils import runtime
     jt = runtime.init()
     from loss import build_loss
     from model import create_model
-    from utils.engine import make_optimizer
+    from utils.optim import make_optimizer
     jt.set_global_seed(0)
     model = create_model("unet")
     opt = make_optimizer("Adam", model.parameters(), 1e-4)
@@ -87,7 +87,6 @@ def jittor_steps(batch, size):
 
 
 def jittor_time(batch, size, repeats, warmup):
-    from utils import runtime
     return _time(*jittor_steps(batch, size), repeats, warmup) | {"device": runtime.describe()}
 
 
@@ -137,7 +136,6 @@ def torch_time(batch, size, repeats, warmup):
 
 
 def _time(train_step, infer, repeats, warmup):
-    from bench import time_calls
     out = {}
     for name, fn in (("train_s", train_step), ("infer_s", infer)):
         times = time_calls(fn, repeats, warmup)
@@ -203,7 +201,6 @@ def main():
                      f"{j['train_s'] / t['train_s']:.2f} | {j['infer_s']:.3f} | {t['infer_s']:.3f} | "
                      f"{j['infer_s'] / t['infer_s']:.2f} | {j['peak_mb']:.0f} / {t['peak_mb']:.0f} |")
     text = "\n".join(lines)
-    from bench import emit_table
     emit_table(text, a.out)
     return 0 if ok else 1
 

@@ -20,8 +20,9 @@ import subprocess
 import sys
 from collections import defaultdict
 
+from bench import compare_torch, emit_table, median_seconds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 ROWS = ("convolution forward", "convolution backward_data", "convolution backward_weights", "reorder", "other")
 
@@ -58,7 +59,6 @@ def _verbose_switch(framework):
 
 
 def child(framework, batch, size, steps, warmup):
-    from bench import compare_torch, median_seconds
     train_step, _ = (compare_torch.torch_steps if framework == "torch" else compare_torch.jittor_steps)(batch, size)
     verbose = _verbose_switch(framework)
     step_s = median_seconds(train_step, steps, warmup)
@@ -112,7 +112,6 @@ def main():
     row("outside oneDNN (step - oneDNN)", jw - jd, tw - td)
     row("**training step**", jw, tw)
     text = "\n".join(lines)
-    from bench import emit_table
     emit_table(text, a.out)
     return 0
 

@@ -3,6 +3,9 @@
 ``state_dict()`` keys equal the Jittor model's (``inc.0.0.weight``, ``down1.1.0.1.running_mean``,
 ``up1.conv.1.0.bias``, ``outc.weight``, ...), except for PyTorch's extra ``num_batches_tracked`` counters, so
 weights copy across by name.  Needs torch (``make setup-torch``).
+
+This file repeats the structure of ``model/unet.py`` and ``model/blocks.py`` line for line on purpose: it is the
+PyTorch reference the parity checks compare against, so it must not share code with the Jittor side.
 """
 import torch
 from torch import nn

@@ -15,6 +15,10 @@ import tempfile
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
+
+from .original import read_original_split
+from .registry import register_dataset
 
 DEMO_DIRNAME = "data-demo"
 GENERATOR_VERSION = 1
@@ -100,7 +104,6 @@ def _anatomy(rng, size):
 def generate(out_dir, size=DEFAULTS["size"], patients=DEFAULTS["patients"], slices=DEFAULTS["slices"],
              seed=DEFAULTS["seed"], progress=True):
     """Write the demo set to ``out_dir`` (atomically: a temporary folder renamed at the end)."""
-    from tqdm import tqdm
     rng = np.random.default_rng(seed)
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
@@ -154,3 +157,8 @@ def ensure_demo(data_root, progress=True):
     except (OSError, ValueError):
         pass
     return generate(out_dir, progress=progress)
+
+
+@register_dataset("demo", description="synthetic CT-like phantoms, generated under --data-root on first use")
+def read_demo_split(split, data_root):
+    return read_original_split(ensure_demo(data_root), split, ".png")

@@ -13,6 +13,7 @@ import numpy as np
 from utils.errors import DataError
 from .base import SPLITS, Sample
 from .io import IMAGE_EXTS, find_with_stem
+from .registry import register_layout
 
 SPLIT_SEED = 0
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
@@ -60,6 +61,7 @@ def seeded_split(cases, seed=SPLIT_SEED, fractions=SPLIT_FRACTIONS):
     return dict(zip(order, assign))
 
 
+@register_layout("folder", detect=is_folder_dataset, description="images/ and masks/")
 def read_folder_split(root, split):
     """Samples of ``split`` in the folder dataset at ``root``."""
     img_dir, mask_dir = os.path.join(root, "images"), os.path.join(root, "masks")

@@ -14,6 +14,7 @@ import re
 from utils.errors import DataError
 from .base import Sample
 from .folder import seeded_split
+from .registry import register_layout
 
 _SLICE = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)\.tiff?$", re.IGNORECASE)
 
@@ -42,6 +43,8 @@ def _patient_samples(folder, patient):
     return [s for _, s in sorted(samples, key=lambda t: t[0])]
 
 
+@register_layout("lgg", detect=is_lgg_dataset,
+                 description="patient folders with <patient>_<n>.tif and <patient>_<n>_mask.tif")
 def read_lgg_split(root, split):
     patients = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     assign = seeded_split(patients)

@@ -10,6 +10,7 @@ import re
 
 from utils.errors import DataError
 from .base import SPLITS, Sample
+from .registry import register_dataset
 
 # --dataset name -> (folder under --data-root, image suffix); the folder names of the original's download.
 ORIGINAL_DATASETS = {
@@ -53,3 +54,20 @@ def read_original_split(root, split, suffix):
     if not samples:
         raise DataError(f"{path} lists no .npy masks")
     return samples
+
+
+def _register(name, folder, suffix):
+    def read(split, data_root):
+        root = os.path.join(data_root, folder)
+        if not os.path.isdir(root):
+            if not os.path.isdir(data_root):
+                raise DataError(f"data root {data_root!r} does not exist; pass --data-root DIR "
+                                f"(the folder that holds {folder.split('/')[0]}/)")
+            raise DataError(f"dataset {name!r} not found: {root} does not exist. Unpack the original data under "
+                            f"--data-root ({data_root}) so that {folder}/ holds the split files.")
+        return read_original_split(root, split, suffix)
+    register_dataset(name, description=f"the original's {name} data ({folder}/ under --data-root)")(read)
+
+
+for _name, (_folder, _suffix) in ORIGINAL_DATASETS.items():
+    _register(_name, _folder, _suffix)

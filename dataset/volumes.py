@@ -24,22 +24,16 @@ import json
 import os
 import sys
 
+import nibabel
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from utils.errors import DataError
 from .folder import seeded_split
 
 NIFTI_EXTS = (".nii.gz", ".nii")
 DEFAULT_PERCENTILES = (0.5, 99.5)
-
-
-def _nib():
-    try:
-        import nibabel
-    except ImportError:  # pragma: no cover - nibabel is in requirements.txt
-        raise DataError("reading NIfTI needs nibabel: pip install nibabel") from None
-    return nibabel
 
 
 def volume_name(path):
@@ -66,9 +60,8 @@ def list_volumes(folder):
 
 def load_volume(path):
     """(array, nibabel image) of a NIfTI file, with an error naming the file when it cannot be read."""
-    nib = _nib()
     try:
-        img = nib.load(path)
+        img = nibabel.load(path)
         return np.asanyarray(img.dataobj), img
     except Exception as e:  # nibabel raises several types for damaged files
         raise DataError(f"cannot read volume {path}: {e}") from None
@@ -88,8 +81,7 @@ def _header_block(img):
 
 
 def header_from_block(text, kind="Nifti1Header"):
-    nib = _nib()
-    cls = getattr(nib, kind)
+    cls = getattr(nibabel, kind)
     return cls.from_fileobj(io.BytesIO(base64.b64decode(text)))
 
 
@@ -129,7 +121,6 @@ def slice_volume(image_path, label_path, out_dir, axis=2, window=None, percentil
 def slice_folder(images, out_dir, labels=None, axis=2, window=None, percentiles=DEFAULT_PERCENTILES,
                  progress=True):
     """Slice every volume of ``images`` (labels paired by name in ``labels``) into a folder dataset."""
-    from tqdm import tqdm
     paths = list_volumes(images)
     for sub in ("images", "masks", "volumes"):
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
@@ -176,13 +167,12 @@ def stack_slices(slices, axis, shape=None):
 
 def save_label_volume(labels, path, affine, header=None):
     """Write a uint8 label volume as NIfTI with the source's affine and header (data type set to uint8)."""
-    nib = _nib()
     header = header.copy() if header is not None else None
-    img = nib.Nifti1Image(np.asarray(labels, dtype=np.uint8), np.asarray(affine), header=header)
+    img = nibabel.Nifti1Image(np.asarray(labels, dtype=np.uint8), np.asarray(affine), header=header)
     img.set_data_dtype(np.uint8)
     img.header["scl_slope"], img.header["scl_inter"] = 1.0, 0.0
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    nib.save(img, path)
+    nibabel.save(img, path)
     return path
 
 

@@ -1,90 +1,13 @@
-"""Loss registry and the compound-name parser.
-
-``--loss`` takes a single name (``ce``, ``dice``, ``iou``, ``focal``, ``bce``) or a weighted sum written as
-alternating names and ratios, e.g. ``ce_0.5_dice_0.5`` or ``ce_0.8_iou_0.2``.  Every loss is called as
-``loss(logits, target)`` with logits ``B x C x H x W`` and integer labels ``B x H x W`` and returns a scalar.
+"""Losses by their ``--loss`` names, and weighted sums of them (``ce_0.5_dice_0.5``): ``build_loss(spec,
+n_classes, w)``. Each loss module registers its factories in :data:`loss.registry.LOSSES`; this package imports
+every module in the folder.
 """
 import importlib
 import pkgutil
 
-from utils import runtime  # noqa: F401
-from utils.errors import ConfigError
+from .registry import LOSSES, CompoundLoss, build_loss, list_losses, parse_loss_spec, register_loss  # noqa: F401
 
-_REGISTRY = {}
-_USES_WEIGHTS = set()
-
-
-def register_loss(name, uses_class_weights=False):
-    """Decorator: register ``factory(weights=None)`` under ``name``."""
-    def wrap(factory):
-        _REGISTRY[name] = factory
-        if uses_class_weights:
-            _USES_WEIGHTS.add(name)
-        return factory
-    return wrap
-
-
-def list_losses():
-    return sorted(_REGISTRY)
-
-
-class CompoundLoss:
-    """``sum_k ratio_k * loss_k``."""
-
-    def __init__(self, parts):
-        self.parts = parts  # [(name, ratio, loss)]
-
-    def __call__(self, logits, target):
-        total = None
-        for _, ratio, fn in self.parts:
-            term = fn(logits, target) * ratio
-            total = term if total is None else total + term
-        return total
-
-    def __repr__(self):
-        return " + ".join(f"{r:g}*{n}" for n, r, _ in self.parts)
-
-
-def parse_loss_spec(spec):
-    """``"ce_0.5_dice_0.5"`` -> ``[("ce", 0.5), ("dice", 0.5)]``; ``"ce"`` -> ``[("ce", 1.0)]``."""
-    tokens = spec.split("_")
-    if len(tokens) == 1:
-        pairs = [(tokens[0], 1.0)]
-    elif len(tokens) % 2 == 0:
-        pairs = []
-        for name, ratio in zip(tokens[::2], tokens[1::2]):
-            try:
-                value = float(ratio)
-            except ValueError:
-                raise ConfigError(f"--loss {spec!r}: {ratio!r} is not a number; write e.g. ce_0.5_dice_0.5") from None
-            if value < 0:
-                raise ConfigError(f"--loss {spec!r}: ratios must not be negative")
-            pairs.append((name, value))
-    else:
-        raise ConfigError(f"--loss {spec!r}: write a name ({', '.join(list_losses())}) or name_ratio pairs "
-                          "such as ce_0.5_dice_0.5")
-    for name, _ in pairs:
-        if name not in _REGISTRY:
-            raise ConfigError(f"unknown loss {name!r} in --loss {spec!r}; valid names: {', '.join(list_losses())}")
-    return pairs
-
-
-def build_loss(spec, n_classes=2, w=1.0):
-    """The loss for ``--loss spec``; ``w`` is the ``-w`` flag (class weights ``[2 - w, w]``, used by ce/bce)."""
-    from .functional import class_weights
-    pairs = parse_loss_spec(spec)
-    weights = class_weights(w, n_classes)
-    built = [(name, ratio, _REGISTRY[name](weights=weights if name in _USES_WEIGHTS else None))
-             for name, ratio in pairs]
-    if len(built) == 1 and built[0][1] == 1.0:
-        return built[0][2]
-    return CompoundLoss(built)
-
-
-def _import_all():
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name != "functional" and not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
-
-
-_import_all()
+# Importing a loss module registers its losses (importlib: the folder is the list).
+for _mod in pkgutil.iter_modules(__path__):
+    if not _mod.name.startswith("_") and _mod.name not in ("functional", "registry"):
+        importlib.import_module(f"{__name__}.{_mod.name}")

@@ -1,8 +1,7 @@
 """Binary cross-entropy on each class channel against the one-hot target (sigmoid, not softmax)."""
-from utils import runtime  # noqa: F401
 import jittor as jt
 
-from . import register_loss
+from .registry import register_loss
 from .functional import one_hot, pixel_weights, weighted_mean
 
 
@@ -23,4 +22,5 @@ class BCEWithLogitsLoss:
 
 @register_loss("bce", uses_class_weights=True)
 def bce(weights=None, **_):
+    """binary cross-entropy on each class channel (sigmoid), weighted by class (-w)"""
     return BCEWithLogitsLoss(weights)

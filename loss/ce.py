@@ -1,7 +1,6 @@
 """Cross-entropy, weighted by class (``-w``), averaged like PyTorch's weighted mean."""
-from utils import runtime  # noqa: F401
 
-from . import register_loss
+from .registry import register_loss
 from .functional import log_softmax, one_hot, pixel_weights, weighted_mean
 
 
@@ -21,4 +20,5 @@ class CrossEntropyLoss:
 
 @register_loss("ce", uses_class_weights=True)
 def ce(weights=None, **_):
+    """softmax cross-entropy, weighted by class (-w)"""
     return CrossEntropyLoss(weights)

@@ -1,8 +1,7 @@
 """Focal loss (Lin et al., 2017) with the original's constants: gamma 2, alpha 0.5, mean over pixels."""
-from utils import runtime  # noqa: F401
 import jittor as jt
 
-from . import register_loss
+from .registry import register_loss
 from .functional import log_softmax, one_hot
 
 
@@ -19,4 +18,5 @@ class FocalLoss:
 
 @register_loss("focal")
 def focal(**_):
+    """focal loss (down-weights well-classified pixels)"""
     return FocalLoss()

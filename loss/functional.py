@@ -1,5 +1,4 @@
 """Pieces shared by the losses: one-hot targets, a stable log-softmax, class weights from ``-w``."""
-from utils import runtime  # noqa: F401
 import jittor as jt
 
 from utils.errors import ConfigError

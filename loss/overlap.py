@@ -1,8 +1,7 @@
 """Soft Dice and soft IoU (Jaccard) losses, per class, pooled over the batch."""
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_loss
+from .registry import register_loss
 from .functional import one_hot
 
 
@@ -47,9 +46,11 @@ class IoULoss(_OverlapLoss):
 
 @register_loss("dice")
 def dice(**_):
+    """soft Dice of the foreground classes, pooled over the batch"""
     return DiceLoss()
 
 
 @register_loss("iou")
 def iou(**_):
+    """soft IoU (Jaccard) of the foreground classes, pooled over the batch"""
     return IoULoss()

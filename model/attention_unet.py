@@ -6,11 +6,10 @@ conv3-norm-ReLU (:class:`~model.blocks.UpConv`) and gates every skip connection 
 encoder/decoder block and the normalisation can be swapped: R2U-Net and R2 Attention U-Net (model/r2unet.py)
 are the same skeleton with recurrent residual blocks and InstanceNorm.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import AttentionGate, DoubleConv, OutConv, UpConv
 
 

@@ -4,22 +4,57 @@ Conventions: every block is a ``jittor.nn.Module`` with ``execute``; normalisati
 momentum 0.1) unless a block says otherwise; upsampling that must match the original uses bilinear
 interpolation with ``align_corners=False``.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
 
-class ConvBNReLU(nn.Sequential):
-    """conv(k) -> BatchNorm -> ReLU, 'same' padding for odd k; the conv has a bias unless ``bias=False``."""
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
-    def __init__(self, in_ch, out_ch, kernel_size=3, stride=1, dilation=1, groups=1, bias=True):
-        pad = dilation * (kernel_size - 1) // 2
-        super().__init__(
-            nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=pad, dilation=dilation,
-                      groups=groups, bias=bias),
-            nn.BatchNorm2d(out_ch),
-            nn.ReLU(),
-        )
+
+class ConvBNReLU(nn.Sequential):
+    """conv -> norm -> activation, the one convolution block of the zoo (each part optional).
+
+    ``kernel_size``, ``stride``, ``dilation``, ``padding``: ints or ``(h, w)`` pairs; ``padding=None`` is
+    "same" padding for odd kernels (``dilation * (k - 1) // 2`` per axis). ``pad_mode="reflect"`` puts a
+    ``ReflectionPad2d`` layer first and leaves the convolution unpadded (MultiResUNet). The convolution has a
+    bias unless ``bias=False``. ``norm(channels)`` builds the normalisation layer (BatchNorm by default, None
+    for none); ``act()`` the activation (ReLU by default, None for none).
+
+    Submodules are the Sequential's indices ``0, 1, 2`` (``[pad,] conv, norm, act``), as the original's
+    checkpoints name them; ``names`` gives them other names where a weight file expects them (HarDNet's
+    ``conv, norm, relu``). ``*ConvBNReLU(...)`` unpacks the layers into an enclosing Sequential (the STN's
+    flat ``loc.0 .. loc.11``).
+    """
+
+    def __init__(self, in_ch, out_ch, kernel_size=3, stride=1, padding=None, dilation=1, groups=1, bias=True,
+                 norm=nn.BatchNorm2d, act=nn.ReLU, pad_mode="zeros", names=None):
+        kh, kw = _pair(kernel_size)
+        dh, dw = _pair(dilation)
+        pad = (dh * (kh - 1) // 2, dw * (kw - 1) // 2) if padding is None else _pair(padding)
+        layers = []
+        if pad_mode == "reflect":
+            if pad[0] != pad[1]:  # Jittor 1.3.11's ReflectionPad2d refuses a tuple (it compares it with 0)
+                raise ValueError(f"reflection padding needs equal padding along H and W, got {pad}")
+            if pad[0]:
+                layers.append(nn.ReflectionPad2d(pad[0]))
+            pad = (0, 0)
+        elif pad_mode != "zeros":
+            raise ValueError(f"pad_mode must be 'zeros' or 'reflect', got {pad_mode!r}")
+        layers.append(nn.Conv2d(in_ch, out_ch, (kh, kw), stride=stride, padding=pad, dilation=(dh, dw),
+                                groups=groups, bias=bias))
+        if norm is not None:
+            layers.append(norm(out_ch))
+        if act is not None:
+            layers.append(act())
+        if names is None:
+            super().__init__(*layers)
+            return
+        if len(names) != len(layers):
+            raise ValueError(f"names {names} do not match the {len(layers)} layers of this block")
+        super().__init__()
+        for name, layer in zip(names, layers):
+            self.add_module(name, layer)
 
 
 class DoubleConv(nn.Sequential):
@@ -194,6 +229,21 @@ def pixel_attention(query, key, value):
     return jt.matmul(value.reshape(b, c, h * w), attention.transpose(0, 2, 1)).reshape(b, c, h, w)
 
 
+class PixelSelfAttention(nn.Module):
+    """1x1 ``query_conv``/``key_conv`` (to ``ch // reduction`` channels) and ``value_conv`` projections, and
+    :func:`pixel_attention` over them (:meth:`attend`): the base of DANet's position attention and OCNet's
+    object context, with the parameter names of their original code."""
+
+    def __init__(self, ch, reduction):
+        super().__init__()
+        self.query_conv = nn.Conv2d(ch, ch // reduction, 1)
+        self.key_conv = nn.Conv2d(ch, ch // reduction, 1)
+        self.value_conv = nn.Conv2d(ch, ch, 1)
+
+    def attend(self, x):
+        return pixel_attention(self.query_conv(x), self.key_conv(x), self.value_conv(x))
+
+
 class ChannelSelfAttention(nn.Module):
     """Channel self-attention (DANet's channel attention module, CS-Net's channel affinity):
     ``x + gamma * softmax(E) X`` over the C x C energy ``E = X X^T`` of the flattened map ``X`` (C x HW), with
@@ -258,9 +308,13 @@ class LinkNetBase(nn.Module):
     """CE-Net and D-LinkNet: a ResNet ``encoder``, a centre block on its 1/32 map, four LinkNet decoders
     ``decoder4..1`` whose outputs add the encoder map of the same size, and the LinkNet ``head``.
 
-    A subclass builds ``self.encoder`` and its centre modules, calls :meth:`build_decoders` with the centre's
+    A subclass passes its encoder up, builds its centre modules, calls :meth:`build_decoders` with the centre's
     output width, and defines :meth:`centre`.
     """
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
 
     def build_decoders(self, centre_ch, n_classes):
         _, c1, c2, c3, _ = self.encoder.channels

@@ -9,11 +9,10 @@ head (4x4 transposed conv x2, two 3x3 convs) to the class logits at full resolut
 The pooling block needs the 1/32 map to be at least 6 x 6, hence inputs of at least 192 x 192 (the
 original, with Jittor's pooling, which wants maps larger than the kernel, needed 224).
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import resnet
 from .blocks import LinkNetBase, upsample_like
 
@@ -70,8 +69,7 @@ class CENet(LinkNetBase):
     """``encoder`` (ResNet-34) -> ``dblock`` -> ``spp`` -> ``decoder4..1`` (+ skips) -> ``head``."""
 
     def __init__(self, in_channels=3, n_classes=2, backbone_weights=None):
-        super().__init__()
-        self.encoder = resnet(34, in_channels, backbone_weights)
+        super().__init__(resnet(34, in_channels, backbone_weights))
         c4 = self.encoder.channels[-1]  # 512
         self.dblock = DACBlock(c4)
         self.spp = SPPBlock(c4)
@@ -81,7 +79,7 @@ class CENet(LinkNetBase):
         return self.spp(self.dblock(x))
 
 
-@register_model("cenet", divisor=32, min_size=192)
+@register_model("cenet", divisor=32, min_size=192, encoder="resnet34")
 def cenet(in_channels=3, n_classes=2, backbone_weights=None):
     """CE-Net: ResNet-34 encoder, dense atrous convolution and multi-kernel pooling blocks, LinkNet decoders."""
     return CENet(in_channels, n_classes, backbone_weights)

@@ -12,12 +12,11 @@ Difference from the original library: the network returns logits.  The original 
 its 2-channel output and then softmax cross-entropy on top, which bounds the effective logits to (0, 1); the
 published model predicted all background.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import init, nn
 
-from . import register_model
-from .blocks import ChannelSelfAttention, DoubleConv, OutConv, pixel_attention
+from .registry import register_model
+from .blocks import ChannelSelfAttention, ConvBNReLU, DoubleConv, OutConv, pixel_attention
 
 
 class ResEncoder(nn.Module):
@@ -32,17 +31,13 @@ class ResEncoder(nn.Module):
         return nn.relu(self.conv(x) + self.conv1x1(x))
 
 
-def _conv_bn_relu(in_ch, out_ch, kernel_size, padding):
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel_size, padding=padding), nn.BatchNorm2d(out_ch), nn.ReLU())
-
-
 class SpatialAttention(nn.Module):
     """Position self-attention: ``x + gamma * V softmax(Q^T K)^T`` with Q from a 1x3 and K from a 3x1 conv (C/8)."""
 
     def __init__(self, ch):
         super().__init__()
-        self.query = _conv_bn_relu(ch, ch // 8, (1, 3), (0, 1))
-        self.key = _conv_bn_relu(ch, ch // 8, (3, 1), (1, 0))
+        self.query = ConvBNReLU(ch, ch // 8, (1, 3))
+        self.key = ConvBNReLU(ch, ch // 8, (3, 1))
         self.value = nn.Conv2d(ch, ch, 1)
         self.gamma = jt.zeros(1)
 

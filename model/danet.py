@@ -10,27 +10,23 @@ bilinearly to the input.
 As in the original, the channel attention applies the softmax to the energy itself (the paper's code uses
 ``max - energy``). With ``gamma`` at 0, the position-attention projections get no gradient at the first step.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import DilatedResNetWithHead
-from .blocks import ChannelSelfAttention, ConvBNReLU, pixel_attention
+from .blocks import ChannelSelfAttention, ConvBNReLU, PixelSelfAttention
 
 
-class PositionAttention(nn.Module):
+class PositionAttention(PixelSelfAttention):
     """``x + gamma * (value . softmax(query^T key)^T)`` over the pixels (SAGAN-style self-attention)."""
 
     def __init__(self, ch):
-        super().__init__()
-        self.query_conv = nn.Conv2d(ch, ch // 8, 1)
-        self.key_conv = nn.Conv2d(ch, ch // 8, 1)
-        self.value_conv = nn.Conv2d(ch, ch, 1)
+        super().__init__(ch, reduction=8)
         self.gamma = jt.zeros(1)
 
     def execute(self, x):
-        return self.gamma * pixel_attention(self.query_conv(x), self.key_conv(x), self.value_conv(x)) + x
+        return self.gamma * self.attend(x) + x
 
 
 class DANetHead(nn.Module):
@@ -52,7 +48,8 @@ class DANetHead(nn.Module):
 
 
 # gamma starts at 0 (as in the original), so at the first step the position-attention projections get none.
-@register_model("danet", divisor=16, min_size=32, no_grad=(r"^head\.sa\.(query|key|value)_conv\.",))
+@register_model("danet", divisor=16, min_size=32, encoder="dilated_resnet101", test_size=128,
+                no_grad=(r"^head\.sa\.(query|key|value)_conv\.",))
 def danet(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
     """DANet on a dilated ResNet-101 (OS16): position and channel self-attention heads, summed."""
     return DilatedResNetWithHead(DANetHead, in_channels, n_classes, output_stride, backbone_weights)

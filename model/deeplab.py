@@ -11,12 +11,11 @@ the input. The ASPP submodule is named ``aspp`` so that ``run_ssl.py --layer asp
 Differences from the original: the deep stem ends with BatchNorm + ReLU (see the backbone); ImageNet weights
 can start the encoder (``backbone_weights``), which the original could not load.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
 from utils.errors import ConfigError
-from . import register_model
+from .registry import SSLSpec, register_model
 from .backbone.resnet import dilated_resnet101
 from .blocks import ConvBNReLU, upsample_like
 
@@ -78,7 +77,8 @@ class DeepLabV3Plus(nn.Module):
         return upsample_like(out, x)
 
 
-@register_model("deeplab", divisor=16, min_size=32, reference_params=59_572_610)
+@register_model("deeplab", divisor=16, min_size=32, encoder="dilated_resnet101",
+                ssl=SSLSpec("aspp", 256, 5e-6), reference_params=59_572_610)
 def deeplab(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
     """DeepLabV3+ on a dilated ResNet-101 (OS16): ASPP (rates 6/12/18 + image pool), 48-channel low-level decoder."""
     return DeepLabV3Plus(in_channels, n_classes, output_stride, backbone_weights)

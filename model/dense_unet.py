@@ -7,10 +7,9 @@ A 1x1 convolution maps the input to 64 channels; four encoder levels and a bottl
 conv to 64 and applies another :class:`DenseLevel`.  All levels keep 64 channels.  Submodules keep the original
 names: ``conv1, d1..d4, bottom, up4..up1, u4..u1, outconv``.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import OutConv, Up
 
 FILTERS = 64

@@ -13,10 +13,9 @@ Differences from the original:
 * Nothing is downloaded: the original took ImageNet weights from the Jittor hub at every construction; here
   the encoder starts from scratch unless ``backbone_weights`` (torchvision ResNet-50 weights) are given.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import resnet
 from .blocks import LinkNetBase
 
@@ -45,8 +44,7 @@ class DLinkNet(LinkNetBase):
     """``encoder`` (ResNet-50) -> ``dblock`` -> ``decoder4..1`` (+ skips) -> ``head``."""
 
     def __init__(self, in_channels=3, n_classes=2, backbone_weights=None):
-        super().__init__()
-        self.encoder = resnet(50, in_channels, backbone_weights)
+        super().__init__(resnet(50, in_channels, backbone_weights))
         c4 = self.encoder.channels[-1]  # 2048
         self.dblock = DilatedCenter(c4)
         self.build_decoders(c4, n_classes)
@@ -55,7 +53,7 @@ class DLinkNet(LinkNetBase):
         return self.dblock(x)
 
 
-@register_model("dlink", divisor=32)
+@register_model("dlink", divisor=32, encoder="resnet50")
 def dlink(in_channels=3, n_classes=2, backbone_weights=None):
     """D-LinkNet: ResNet-50 encoder, a dilated centre block (dilations 1-16) and LinkNet decoders."""
     return DLinkNet(in_channels, n_classes, backbone_weights)

@@ -12,10 +12,9 @@ pooling and dilations differ from :mod:`model.backbone.resnet`, so the backbone 
 Parameters: 53,835,714 at n_classes=2; the original's comment states 53,242,818 (1.1% fewer). Its code, read
 as written, gives our count; we found no variant of it that gives the stated one.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import Bottleneck
 from .blocks import ExternalAttention, group_norm
 

@@ -12,11 +12,10 @@ to the class logits, which are bilinearly upsampled to the input size.
 As in the original, ``BasicConv2d`` is convolution + BatchNorm *without* a ReLU, and the encoder trains from
 scratch. Both take any input whose sides are multiples of 32.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.hardnet import HarDNet68
 from .blocks import upsample_like
 

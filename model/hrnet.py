@@ -9,18 +9,11 @@ ones, ReLU of the sum). The last module keeps only branch 0, and a 1x1 convoluti
 input resolution. H and W must be multiples of 8 (the coarsest branch is at 1/8). The residual blocks are the
 shared ResNet's (:mod:`model.backbone.resnet`).
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import BasicBlock, Bottleneck
 from .blocks import ConvBNReLU
-
-
-def _conv_bn(in_ch, out_ch, kernel_size, stride=1):
-    """conv (no bias) -> BatchNorm, no activation."""
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
-                         nn.BatchNorm2d(out_ch))
 
 
 class StageModule(nn.Module):
@@ -47,7 +40,7 @@ class StageModule(nn.Module):
                         nn.Upsample(scale_factor=2 ** (j - i), mode="nearest")))
                 else:
                     steps = [ConvBNReLU(widths[j], widths[j], 3, stride=2, bias=False) for _ in range(i - j - 1)]
-                    steps.append(_conv_bn(widths[j], widths[i], 3, stride=2))
+                    steps.append(ConvBNReLU(widths[j], widths[i], 3, stride=2, bias=False, act=None))
                     row.append(nn.Sequential(*steps))
             self.fuse_layers.append(nn.ModuleList(row))
 
@@ -71,7 +64,7 @@ class HRNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(64)
-        self.layer1 = nn.Sequential(Bottleneck(64, 64, downsample=_conv_bn(64, 256, 1)),
+        self.layer1 = nn.Sequential(Bottleneck(64, 64, downsample=ConvBNReLU(64, 256, 1, bias=False, act=None)),
                                     *[Bottleneck(256, 64) for _ in range(3)])
         # transition_k keeps the existing branches and opens branch k at half the resolution of branch k-1.
         self.transition1 = nn.ModuleList([ConvBNReLU(256, c, 3, bias=False),

@@ -8,10 +8,9 @@ each ``fuse[i]`` a 1x1 ShiftGroupConv.  Two 1x1 ShiftGroupConv layers narrow 102
 stride-4 transposed convolution returns to the input resolution.  GroupNorm throughout and no dropout, so
 train and eval mode compute the same function.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import ShiftGroupConv, ShiftGroupStack
 
 

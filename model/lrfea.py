@@ -13,10 +13,9 @@ Its comment states 34,773,954 total / 34,718,274 trainable under the heading "re
 count from another network (GroupNorm has no running statistics, so total and trainable would be equal), so
 it is not used as a reference.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import ExternalAttention, group_norm
 
 

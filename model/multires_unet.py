@@ -12,25 +12,18 @@ and shift).  We keep it deliberately: the paper's reference code ends the same w
 activation) and the learning check shows the network trains with it.  Submodules keep the original names
 (``mres_block1..9``, ``res_path1..4``, ``deconv1..4``, ``conv10``).
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .blocks import ConvBNReLU
+from .registry import register_model
 
 ALPHA = 1.67
 
 
-class ConvBN(nn.Sequential):
-    """conv(k, no bias) with reflection "same" padding -> BatchNorm [-> ReLU]."""
-
-    def __init__(self, in_ch, out_ch, kernel_size, relu=True):
-        pad = kernel_size // 2
-        layers = [nn.ReflectionPad2d(pad)] if pad else []
-        layers += [nn.Conv2d(in_ch, out_ch, kernel_size, bias=False), nn.BatchNorm2d(out_ch)]
-        if relu:
-            layers.append(nn.ReLU())
-        super().__init__(*layers)
+def conv_bn(in_ch, out_ch, kernel_size, relu=True):
+    """conv(k, no bias) with reflection "same" padding -> BatchNorm [-> ReLU] (the Keras original's conv2d_bn)."""
+    return ConvBNReLU(in_ch, out_ch, kernel_size, bias=False, pad_mode="reflect", act=nn.ReLU if relu else None)
 
 
 class MultiResBlock(nn.Module):
@@ -41,10 +34,10 @@ class MultiResBlock(nn.Module):
         w = alpha * u
         c3, c5, c7 = int(w * 0.167), int(w * 0.333), int(w * 0.5)
         self.out_channels = c3 + c5 + c7
-        self.shortcut = ConvBN(in_ch, self.out_channels, 1, relu=False)
-        self.conv3x3 = ConvBN(in_ch, c3, 3)
-        self.conv5x5 = ConvBN(c3, c5, 3)
-        self.conv7x7 = ConvBN(c5, c7, 3)
+        self.shortcut = conv_bn(in_ch, self.out_channels, 1, relu=False)
+        self.conv3x3 = conv_bn(in_ch, c3, 3)
+        self.conv5x5 = conv_bn(c3, c5, 3)
+        self.conv7x7 = conv_bn(c5, c7, 3)
         self.bn_1 = nn.BatchNorm2d(self.out_channels)
         self.bn_2 = nn.BatchNorm2d(self.out_channels)
 
@@ -61,8 +54,8 @@ class ResPathBlock(nn.Module):
 
     def __init__(self, in_ch, out_ch):
         super().__init__()
-        self.shortcut = ConvBN(in_ch, out_ch, 1, relu=False)
-        self.conv = ConvBN(in_ch, out_ch, 3)
+        self.shortcut = conv_bn(in_ch, out_ch, 1, relu=False)
+        self.conv = conv_bn(in_ch, out_ch, 3)
         self.bn = nn.BatchNorm2d(out_ch)
 
     def execute(self, x):
@@ -95,7 +88,7 @@ class MultiResUNet(nn.Module):
             block = MultiResBlock(2 * width, width)
             setattr(self, f"mres_block{5 + k}", block)
             in_ch = block.out_channels
-        self.conv10 = ConvBN(in_ch, n_classes, 1, relu=False)
+        self.conv10 = conv_bn(in_ch, n_classes, 1, relu=False)
 
     def execute(self, x):
         skips = []

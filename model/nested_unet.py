@@ -6,11 +6,10 @@ The plain variant (``unetpp``) upsamples with bilinear x2 alone; the big variant
 upsample with a double conv at the same width (the original's ``NestedUNet_Big``).  The logits come from a 1x1
 convolution on ``X[0][4]``.  Submodules keep the original's names: ``conv{i}_{j}``, ``up{i}_{j}`` (big variant).
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import DoubleConv, OutConv
 
 DEPTH = 4

@@ -9,29 +9,24 @@ and concatenates it with its input (1024 channels); ``conv_1`` (conv3-BN-ReLU to
 Because ``scale_conv`` starts at zero (as in the original), the attention projections get no gradient at the
 first step.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import DilatedResNetWithHead
-from .blocks import ConvBNReLU, pixel_attention
+from .blocks import ConvBNReLU, PixelSelfAttention
 
 
-class ObjectContext(nn.Module):
+class ObjectContext(PixelSelfAttention):
     """``concat([scale_conv(value . softmax(query^T key)^T), x])``: the object context of every pixel."""
 
     def __init__(self, ch):
-        super().__init__()
-        self.query_conv = nn.Conv2d(ch, ch // 2, 1)
-        self.key_conv = nn.Conv2d(ch, ch // 2, 1)
-        self.value_conv = nn.Conv2d(ch, ch, 1)
+        super().__init__(ch, reduction=2)
         self.scale_conv = nn.Conv2d(ch, ch, 1)
         nn.init.constant_(self.scale_conv.weight, 0.0)
 
     def execute(self, x):
-        context = pixel_attention(self.query_conv(x), self.key_conv(x), self.value_conv(x))
-        return jt.concat([self.scale_conv(context), x], dim=1)
+        return jt.concat([self.scale_conv(self.attend(x)), x], dim=1)
 
 
 class OCHead(nn.Module):
@@ -48,7 +43,8 @@ class OCHead(nn.Module):
 
 
 # scale_conv starts at zero (as in the original), so at the first step the attention projections get none.
-@register_model("ocnet", divisor=16, min_size=32, no_grad=(r"^head\.oc\.(query|key|value)_conv\.",))
+@register_model("ocnet", divisor=16, min_size=32, encoder="dilated_resnet101", test_size=128,
+                no_grad=(r"^head\.oc\.(query|key|value)_conv\.",))
 def ocnet(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
     """OCNet on a dilated ResNet-101 (OS16): a pixel self-attention object-context head."""
     return DilatedResNetWithHead(OCHead, in_channels, n_classes, output_stride, backbone_weights)

@@ -20,11 +20,10 @@ Differences from the original:
 Because ``conv_1x1`` starts at zero, the region branch (``get_context``) gets no gradient at the first step
 unless the auxiliary loss is used.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import dilated_resnet101
 from .blocks import ConvBNReLU, upsample_like
 
@@ -69,7 +68,8 @@ class OCRNet(nn.Module):
 
 
 # conv_1x1 starts at zero (as in the original), so at the first step the region branch gets no gradient.
-@register_model("ocrnet", divisor=16, min_size=32, no_grad=(r"^get_context\.",))
+@register_model("ocrnet", divisor=16, min_size=32, encoder="dilated_resnet101", test_size=128,
+                no_grad=(r"^get_context\.",))
 def ocrnet(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
     """OCRNet on a dilated ResNet-101 (OS16): soft object regions from layer3, object-contextual head on layer4."""
     return OCRNet(in_channels, n_classes, output_stride, backbone_weights)

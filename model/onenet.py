@@ -5,11 +5,10 @@ through sixteen dilated 1024-channel ShiftGroupConv layers (:class:`ShiftGroupSt
 concatenated and fused by a 1x1 convolution, then a 4x4 stride-4 transposed convolution returns to the input
 resolution.  Normalisation is GroupNorm throughout, so the model does not depend on the batch size.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import ShiftGroupConv, ShiftGroupStack
 
 

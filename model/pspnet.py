@@ -13,11 +13,10 @@ by a pixel at most.
 """
 import numpy as np
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import dilated_resnet101
 from .blocks import ConvBNReLU, upsample_like
 
@@ -73,7 +72,7 @@ class PSPNet(nn.Module):
         return upsample_like(out, x)
 
 
-@register_model("pspnet", divisor=16, min_size=32)
+@register_model("pspnet", divisor=16, min_size=32, encoder="dilated_resnet101", test_size=128)
 def pspnet(in_channels=3, n_classes=2, output_stride=16, backbone_weights=None):
     """PSPNet on a dilated ResNet-101 (OS16): pyramid pooling over 1/2/3/6 bins."""
     return PSPNet(in_channels, n_classes, output_stride, backbone_weights)

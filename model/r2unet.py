@@ -7,10 +7,9 @@ the attention gates of Attention U-Net.  Upsampling is nearest x2 + conv3-IN-ReL
 """
 from functools import partial
 
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .attention_unet import GatedUNet
 
 InstanceNorm = partial(nn.InstanceNorm2d, affine=False)

@@ -10,11 +10,10 @@ resolution.
 Difference from the original: the encoder stops at ``layer3``. The original built the whole ResNet-101 and
 left ``layer4`` (15 M parameters) unused, without gradients.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.resnet import dilated_resnet101
 from .blocks import DoubleConv, OutConv
 
@@ -55,7 +54,7 @@ class ResUNet(nn.Module):
         return self.outc(d)
 
 
-@register_model("resunet", divisor=16, min_size=32)
+@register_model("resunet", divisor=16, min_size=32, encoder="dilated_resnet101")
 def resunet(in_channels=3, n_classes=2, backbone_weights=None):
     """ResUNet: dilated ResNet-101 encoder (stem..layer3) and a concatenate-then-upsample UNet decoder."""
     return ResUNet(in_channels, n_classes, backbone_weights)

@@ -6,11 +6,10 @@ was converted from do.  The original called ``nn.softmax(x)`` without a dimensio
 over every element of the tensor, batch included; it scaled each gated feature map down by about the number of
 elements (and differently for training and test batch sizes) and the published model predicted all background.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .unet import UNet
 
 

@@ -6,10 +6,9 @@ the other positions stay zero) and applies 13 more convolutions, all conv3-BN-Re
 conv3 to the class logits. The encoder has torchvision's ``vgg16_bn`` layout, so ImageNet weights
 (``backbone_weights``) can start it, as in the paper.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .backbone.vgg import vgg16
 from .blocks import ConvBNReLU
 
@@ -49,7 +48,7 @@ class SegNet(nn.Module):
 
 # min_size 64: Jittor's max pooling wants a map larger than its kernel, so the last 2x2 pooling needs the 1/16
 # map at least 4 x 4.
-@register_model("segnet", divisor=32, min_size=64)
+@register_model("segnet", divisor=32, min_size=64, encoder="vgg16_bn")
 def segnet(in_channels=3, n_classes=2, backbone_weights=None):
     """SegNet: VGG-16-BN encoder, decoder unpooling with the encoder's max-pool indices."""
     return SegNet(in_channels, n_classes, backbone_weights)

@@ -19,11 +19,11 @@ Differences from the original:
 """
 import math
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import init, nn
 
-from . import register_model
+from .blocks import ConvBNReLU
+from .registry import register_model
 
 
 class SelfAttention(nn.Module):
@@ -127,8 +127,7 @@ class Decoder2D(nn.Sequential):
         super().__init__()
         for i, out_ch in enumerate(features, 1):
             self.add_module(f"decoder_{i}", nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.BatchNorm2d(out_ch), nn.ReLU(),
-                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)))
+                *ConvBNReLU(in_ch, out_ch), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)))
             in_ch = out_ch
         self.add_module("final_out", nn.Conv2d(in_ch, n_classes, 3, padding=1))
 

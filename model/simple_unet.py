@@ -7,10 +7,9 @@ conv3-GroupNorm-ReLU; a final 2x2 stride-2 transposed convolution returns to ful
 GroupNorm uses 32/16/8/4 groups for >= 512/256/128/64 channels (:func:`~model.blocks.group_norm`).
 Submodules keep the original names ``inc, down1..down3, up1..up3, outc``.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import group_norm
 
 
@@ -55,13 +54,12 @@ class SimpleUNet(nn.Module):
         self.outc = nn.ConvTranspose2d(64, n_classes, 2, stride=2)
 
     def execute(self, x):
-        x2 = self.inc(x)
-        x4 = self.down1(x2)
-        x8 = self.down2(x4)
-        x16 = self.down3(x8)
-        y = self.up1(x16, x8)
-        y = self.up2(y, x4)
-        y = self.up3(y, x2)
+        skips = [self.inc(x)]                                # 1/2
+        for down in (self.down1, self.down2, self.down3):    # 1/4, 1/8, 1/16
+            skips.append(down(skips[-1]))
+        y = skips.pop()
+        for up in (self.up1, self.up2, self.up3):
+            y = up(y, skips.pop())
         return self.outc(y)
 
 

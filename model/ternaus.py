@@ -7,19 +7,17 @@ max-pooled last stage, and ``DecoderBlockV2`` decoders, each bilinear x2 upsampl
 and ``final`` a 1x1 classifier. ``is_deconv=True`` gives the paper's transposed-convolution decoder instead.
 ImageNet VGG-16 weights (``backbone_weights``) make it the TernausNet of the paper.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .blocks import ConvBNReLU
+from .registry import register_model
 from .backbone.vgg import vgg16
 
 
-class ConvRelu(nn.Sequential):
-    """conv3 (with bias) -> ReLU."""
-
-    def __init__(self, in_ch, out_ch):
-        super().__init__(nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU())
+def conv_relu(in_ch, out_ch):
+    """conv3 (with bias) -> ReLU, no normalisation (TernausNet's ConvRelu)."""
+    return ConvBNReLU(in_ch, out_ch, 3, norm=None)
 
 
 class DecoderBlockV2(nn.Sequential):
@@ -28,11 +26,11 @@ class DecoderBlockV2(nn.Sequential):
 
     def __init__(self, in_ch, mid_ch, out_ch, is_deconv=False):
         if is_deconv:
-            super().__init__(ConvRelu(in_ch, mid_ch), nn.ConvTranspose2d(mid_ch, out_ch, 4, stride=2, padding=1),
+            super().__init__(conv_relu(in_ch, mid_ch), nn.ConvTranspose2d(mid_ch, out_ch, 4, stride=2, padding=1),
                              nn.ReLU())
         else:
             super().__init__(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                             ConvRelu(in_ch, mid_ch), ConvRelu(mid_ch, out_ch))
+                             conv_relu(in_ch, mid_ch), conv_relu(mid_ch, out_ch))
 
 
 class UNet16(nn.Module):
@@ -49,7 +47,7 @@ class UNet16(nn.Module):
         self.dec4 = DecoderBlockV2(c4 + nf * 8, nf * 8 * 2, nf * 8, is_deconv)
         self.dec3 = DecoderBlockV2(c3 + nf * 8, nf * 4 * 2, nf * 2, is_deconv)
         self.dec2 = DecoderBlockV2(c2 + nf * 2, nf * 2 * 2, nf, is_deconv)
-        self.dec1 = ConvRelu(c1 + nf, nf)
+        self.dec1 = conv_relu(c1 + nf, nf)
         self.final = nn.Conv2d(nf, n_classes, 1)
 
     def execute(self, x):
@@ -64,7 +62,7 @@ class UNet16(nn.Module):
 
 # min_size 64: Jittor's max pooling wants a map larger than its kernel, so the pooling before the centre
 # block needs the 1/16 map at least 4 x 4.
-@register_model("ternaus", divisor=32, min_size=64)
+@register_model("ternaus", divisor=32, min_size=64, encoder="vgg16")
 def ternaus(in_channels=3, n_classes=2, num_filters=32, is_deconv=False, backbone_weights=None):
     """TernausNet UNet16: VGG-16 encoder, bilinear DecoderBlockV2 decoders (num_filters 32)."""
     return UNet16(in_channels, n_classes, num_filters, is_deconv, backbone_weights)

@@ -10,11 +10,10 @@ reached only through the fusion.
 
 ``u2net`` is the full model (44.05 M parameters), ``u2netp`` the small one (1.14 M): the same RSU blocks, narrower.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import ConvBNReLU, upsample_like
 
 # (mid, out) channels of the encoder stages 1..6 and of the decoder stages 5d..1d.  Stage heights (RSU-L):

@@ -1,8 +1,7 @@
 """UNet (Ronneberger et al., 2015) in the variant of the original library: bilinear upsampling, BatchNorm."""
-from utils import runtime  # noqa: F401
 from jittor import nn
 
-from . import register_model
+from .registry import SSLSpec, register_model
 from .blocks import DoubleConv, Down, OutConv, Up
 
 
@@ -41,7 +40,7 @@ class UNet(nn.Module):
         return self.outc(x)
 
 
-@register_model("unet", divisor=16, min_size=32, reference_params=17_276_290)
+@register_model("unet", divisor=16, min_size=32, ssl=SSLSpec("down4", 512, 1e-5), reference_params=17_276_290)
 def unet(in_channels=3, n_classes=2, **kw):
     """UNet, bilinear upsampling (17.27 M parameters at n_classes=2)."""
     return UNet(in_channels, n_classes, **kw)

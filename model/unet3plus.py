@@ -6,11 +6,10 @@ the same-level encoder map is taken as it is, and deeper decoder maps (and the b
 upsampled; each of the five inputs goes through conv3-BN-ReLU to 64 channels, the 5 x 64 = 320 channels are
 concatenated and fused by one more conv3-BN-ReLU.  A 1x1 convolution on decoder level 1 gives the logits.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 from .blocks import ConvBNReLU, DoubleConv, OutConv
 
 CAT_CHANNELS = 64

@@ -10,11 +10,10 @@ in the original, so those layers are identities and are left out.
 The original class takes ``img_size`` (default 224) but never uses it for the computation; this one works for any
 size that is a multiple of 32.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
-from . import register_model
+from .registry import register_model
 
 
 def to_map(tokens, h, w):

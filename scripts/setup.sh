@@ -5,7 +5,8 @@
 #      because Jittor's compile cache is keyed by the install path: a venv inside each fresh clone would
 #      recompile Jittor's core and every kernel every time;
 #   3. the pinned Python packages (requirements.txt; plus requirements-torch.txt when JMEDSEG_TORCH=1),
-#      reinstalled only when those files change;
+#      reinstalled only when those files change, and this clone itself, installed in editable mode
+#      (`pip install -e .`; redone when the venv points at another clone);
 #   4. Jittor itself: oneDNN linked into its cache, core compiled (3-4 minutes the first time).
 set -euo pipefail
 
@@ -54,6 +55,15 @@ if ! grep -qx "$WANT" "$STAMP" 2>/dev/null; then
     for r in "${REQS[@]}"; do ARGS+=(-r "$r"); done
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${ARGS[@]}"
     echo "$WANT" >> "$STAMP"
+fi
+
+# The project itself, editable: imports resolve to this clone from any folder (tests, scripts, subprocesses).
+# The venv is shared by every clone, so the install is redone whenever it points elsewhere.
+INSTALLED="$(cd / && "$VENV/bin/python" -c 'import os, run; print(os.path.dirname(os.path.abspath(run.__file__)))' 2>/dev/null || true)"
+if [ "$INSTALLED" != "$ROOT" ]; then
+    say "installing this clone in editable mode (pip install -e $ROOT)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+        --config-settings editable_mode=compat -e "$ROOT"
 fi
 
 # 4. Jittor: oneDNN link and core build (cached under ~/.cache/jittor) -----------------------------------------

@@ -1,19 +1,18 @@
-"""Shared fixtures. Jittor is configured for the CPU by utils.runtime before anything imports it."""
+"""Shared fixtures. Jittor is configured for the CPU (utils.runtime.init) before any test module imports it:
+pytest imports this file first. The project is installed (``pip install -e .``, scripts/setup.sh), so nothing
+here edits ``sys.path``."""
 import os
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from dataset.demo import ensure_demo
+from utils import runtime
 
 os.environ["JMEDSEG_STDERR_FILTER"] = "0"  # pytest captures fd 2 itself
-
-from utils import runtime  # noqa: E402
-
 jt = runtime.init(cuda=False)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
@@ -21,7 +20,6 @@ SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory):
     """A data root holding the generated demo set (generated once per test session)."""
-    from dataset.demo import ensure_demo
     root = tmp_path_factory.mktemp("data")
     ensure_demo(str(root), progress=False)
     return str(root)

@@ -52,6 +52,19 @@ def test_train_writes_every_output(trained):
                 "dice_case", "asd", "hd95", "n_empty_mismatch", "per_case_dice", "infer_ms_per_image"):
         assert key in result
     assert result["run"]["params"] == 17_276_290 and result["n_images"] == 12
+    # the values hang together: Dice/IoU of one pooled matrix, the case means of the per-case table
+    for key in ("mDice", "mIoU", "mFWIoU", "mAcc", "mAcc_class", "dice_fg", "iou_fg", "dice_case"):
+        assert 0.0 <= result[key] <= 1.0, key
+    background_dice = 2 * result["mDice"] - result["dice_fg"]
+    background_iou = background_dice / (2 - background_dice)
+    assert result["mIoU"] == pytest.approx((background_iou + result["iou_fg"]) / 2)
+    assert result["iou_fg"] == pytest.approx(result["dice_fg"] / (2 - result["dice_fg"]))
+    assert result["n_cases"] == len(result["per_case_dice"]) == 2  # the demo test split's two patients
+    assert result["dice_case"] == pytest.approx(np.mean(list(result["per_case_dice"].values())))
+    cases = list(csv.DictReader(open(f / "result" / "unet-demo-Adam-ce-2-train-stnFalse-pretrainFalse-augFalse-cases.csv")))
+    assert {r["case"]: pytest.approx(float(r["dice"]), abs=1e-6) for r in cases} == result["per_case_dice"]
+    assert sum(int(r["n_images"]) for r in cases) == 12
+    assert result["run"]["lr"] == 1e-3 and result["run"]["epochs"] == 2 and result["run"]["img_size"] == 32
     rows = list(csv.DictReader(open(f / "result" / f"{TAG}-log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert (f / "result" / "unet-demo-Adam-ce-2.png").stat().st_size > 10_000
@@ -192,7 +205,7 @@ def test_checkpoint_for_another_model_or_shape(in_tmp, capsys, demo_root):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(in_tmp, capsys, demo_root, monkeypatch):
-    import utils.experiment as experiment
+    import pipeline.setup
     from loss import build_loss
     calls = {"n": 0}
 
@@ -205,7 +218,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(in_tmp, capsys, demo_
             return value * float("nan") if calls["n"] > 6 else value  # 6 batches = epoch 1
         return crit
 
-    monkeypatch.setattr(experiment, "build_loss", poisoned)
+    monkeypatch.setattr(pipeline.setup, "build_loss", poisoned)
     expect_error(data_args(demo_root) + ["--mode", "train", "-e", "3"], capsys,
                  r"loss became nan at epoch 2(.|\n)*last good weights are in .*-last.pkl \(epoch 1\)")
     state = ckpt.load_file(os.path.join("checkpoints", "unet", f"{TAG}-last.pkl"))
@@ -215,7 +228,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(in_tmp, capsys, demo_
 
 # ----------------------------------------------------------------------------------------- kill -9 and resume
 def run_cli(args, cwd):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ)
     return subprocess.Popen([sys.executable, os.path.join(ROOT, "run.py")] + [str(a) for a in args], cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -6,53 +6,20 @@ Loading is strict: a missing or unexpected key, or a shape mismatch, is an error
 ``load_parameters`` only warns, which turned a wrong file into a silently random model.
 """
 import os
-import tempfile
 
 import numpy as np
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 
+from utils.atomic import atomic_write
 from utils.errors import CheckpointError
 
 META_KEY = "__meta__"
 
 
 def atomic_save(obj, path):
-    """Pickle ``obj`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A crash (even ``kill -9``) leaves either the old file or the new one, never a truncated one.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
-    os.close(fd)
-    try:
-        jt.safepickle(obj, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(text, path):
-    """Write a text file atomically (results JSON, logs rewritten on resume)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Pickle ``obj`` to ``path`` atomically (Jittor's pickle; see :func:`utils.atomic.atomic_write`)."""
+    atomic_write(path, lambda tmp: jt.safepickle(obj, tmp))
 
 
 def load_file(path):

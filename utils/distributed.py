@@ -16,7 +16,6 @@ import sys
 
 import numpy as np
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 
 

@@ -4,23 +4,16 @@ TensorBoard (``tensorboard --logdir result/tensorboard``) shows ``train/loss`` a
 every validation metric per epoch (``val/mIoU``, ``val/dice_fg``, ...).  Events are written with tensorboardX;
 without it only the CSV is written.
 """
-import csv
-import io
 import os
 
-from utils.checkpoint import atomic_write_text
+from utils.atomic import atomic_write_csv
 
 LOG_FIELDS = ["epoch", "lr", "train_loss", "mIoU", "mDice", "dice_fg", "mAcc", "seconds"]
 
 
 def write_epoch_csv(path, history):
     """Rewrite the whole per-epoch CSV atomically (a resumed run keeps exactly the epochs it has)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k)) for k in LOG_FIELDS})
-    atomic_write_text(buf.getvalue(), path)
+    atomic_write_csv(path, history, LOG_FIELDS, float_format="{:.6g}")
 
 
 class TensorBoard:

@@ -22,6 +22,10 @@ import json
 import os
 import sys
 
+from matplotlib.figure import Figure
+
+from utils.visualize import save_figure
+
 PUBLISHED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "published")
 COLUMNS = ["dataset", "config", "mDice", "mIoU", "dice_fg", "dice_case", "hd95", "params", "train_s_per_epoch",
            "infer_ms_per_image", "epochs", "img_size", "published_mDice", "published_mIoU", "file"]
@@ -123,13 +127,11 @@ def build_tables(rows, published_name=None):
 
 
 def bar_chart(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     datasets = sorted({d for d, _ in rows})
     configs = sorted({c for _, c in rows}, key=lambda c: -max(
         (rows[(d, c)]["dice_fg"] or 0) for d in datasets if (d, c) in rows))
-    fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(configs) * len(datasets) + 2), 4.5))
+    fig = Figure(figsize=(max(8, 0.45 * len(configs) * len(datasets) + 2), 4.5))
+    ax = fig.subplots()
     width = 0.8 / len(datasets)
     for i, d in enumerate(datasets):
         values = [rows[(d, c)]["dice_fg"] or 0 if (d, c) in rows else 0 for c in configs]
@@ -141,8 +143,7 @@ def bar_chart(rows, path):
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv=None):

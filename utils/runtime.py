@@ -1,8 +1,16 @@
 """The one place that configures Jittor.
 
 Jittor reads its configuration from environment variables when it is first imported, so everything here has
-to happen before ``import jittor``.  Every package of the project imports this module first (``model``,
-``loss``, ``dataset``, ``utils``, ``advance``), so importing any of them gives a correctly configured Jittor:
+to happen before ``import jittor``.  Nothing happens on import of this module: every program calls
+:func:`init` once at its start, before it imports any module that imports Jittor (``run.py``, ``run_ssl.py``,
+``python -m pipeline``, the benchmark scripts and the tests' ``conftest.py`` do).  A Python session using the
+library does the same::
+
+    from utils import runtime
+    jt = runtime.init()              # CPU; runtime.init(cuda=True) for the GPU
+    from model import create_model   # now Jittor may be imported
+
+What :func:`init` decides:
 
 * CPU by default: ``nvcc_path=""`` stops Jittor from probing an nvcc that may be installed without a CUDA
   runtime.  ``--cuda`` (``configure(cuda=True)`` or ``JMEDSEG_CUDA=1``) leaves CUDA detection on.
@@ -11,14 +19,18 @@ to happen before ``import jittor``.  Every package of the project imports this m
   is not installed we fall back to ``use_mkl=0`` with a warning (convolutions are then ~75x slower).
 * Jittor's info logs and compiler progress lines are hidden unless verbose (``-v`` or ``JMEDSEG_VERBOSE=1``).
 
-Command-line programs call :func:`configure` with their ``--cuda``/``-v`` flags before importing the rest
-of the project, then :func:`init` to get the configured ``jittor`` module.
+Without arguments, :func:`init` reads ``JMEDSEG_CUDA`` and ``JMEDSEG_VERBOSE`` (``1`` = on).
 
 ``prepare()`` readies a machine (links oneDNN, compiles Jittor's core) and prints a summary; ``make setup`` runs it.
 """
+import argparse
+import atexit
 import glob
 import os
+import select
+import signal
 import sys
+import threading
 import warnings
 
 from utils.errors import UserError
@@ -107,6 +119,10 @@ def configure(cuda=False, verbose=False):
     if "jittor" not in sys.modules:
         _apply_environment(cuda, verbose)
         return
+    if _state["cuda"] is None:
+        warnings.warn("Jittor was imported before utils.runtime.init(): its CUDA probing and oneDNN set-up were "
+                      "not configured. Call runtime.init() before importing the library's packages.",
+                      RuntimeWarning, stacklevel=3)
     import jittor as jt
     jt.flags.log_silent = 0 if verbose else 1
     _state["verbose"] = bool(verbose)
@@ -123,7 +139,6 @@ class _CompileLineFilter:
     MARK = "Compiling Operators("
 
     def __init__(self):
-        import threading
         self.real = os.dup(2)
         self.read_fd, write_fd = os.pipe()
         sys.stderr.flush()
@@ -133,7 +148,6 @@ class _CompileLineFilter:
         self.dropped = False
         self.thread = threading.Thread(target=self._pump, name="stderr-filter", daemon=True)
         self.thread.start()
-        import atexit
         atexit.register(self.close)
 
     def _emit(self, text):
@@ -168,7 +182,6 @@ class _CompileLineFilter:
         return head.startswith(self.MARK) or self.MARK.startswith(head)
 
     def _pump(self):
-        import select
         buf = ""
         while True:
             ready, _, _ = select.select([self.read_fd], [], [], 0.1)
@@ -205,13 +218,20 @@ class _CompileLineFilter:
 _filter = None
 
 
-def init(cuda=False, verbose=False):
+def init(cuda=None, verbose=None):
     """Configure (if not done yet), import Jittor, select the device and return the ``jittor`` module.
+
+    ``cuda``/``verbose`` default to the environment (``JMEDSEG_CUDA``, ``JMEDSEG_VERBOSE``).
 
     Unless ``verbose`` (or ``JMEDSEG_STDERR_FILTER=0``, which the test suite sets because pytest captures
     file descriptors itself), Jittor's compile-progress lines are filtered out of stderr.
     """
     global _filter
+    cuda = _env_default("JMEDSEG_CUDA") if cuda is None else cuda
+    verbose = _env_default("JMEDSEG_VERBOSE") if verbose is None else verbose
+    # Jittor's kernels are built with -ffast-math, which sets flush-to-zero on the CPU; NumPy then warns once
+    # per float type that "the value of the smallest subnormal is zero". The warning carries no information.
+    warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
     configure(cuda=cuda, verbose=verbose)
     if not verbose and _filter is None and os.name == "posix" and os.environ.get("JMEDSEG_STDERR_FILTER") != "0":
         _filter = _CompileLineFilter()
@@ -228,6 +248,16 @@ def init(cuda=False, verbose=False):
     return jt
 
 
+def init_from_argv(argv):
+    """:func:`init` with the ``--cuda`` and ``-v/--verbose`` flags found in ``argv`` (a command line's own
+    parser comes later: it needs the registries, which import Jittor)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--cuda", action="store_true")
+    pre.add_argument("-v", "--verbose", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    return init(cuda=known.cuda or None, verbose=known.verbose or None)
+
+
 def _restore_sigchld():
     """Undo Jittor's SIGCHLD handler.
 
@@ -236,7 +266,6 @@ def _restore_sigchld():
     (``num_workers=0``).  Left in place it kills a program whose subprocess (a benchmark child, ``mpirun``, a
     test's training run stopped with ``kill -9``) ends abnormally.
     """
-    import signal
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     except (ValueError, AttributeError, OSError):  # not the main thread, or no SIGCHLD on this platform
@@ -251,25 +280,15 @@ def describe():
     return f"Jittor {jt.__version__} on {device}, oneDNN {'on' if mkl else 'OFF (slow convolutions)'}"
 
 
-# Jittor's kernels are built with -ffast-math, which sets flush-to-zero on the CPU; NumPy then warns once per
-# float type that "the value of the smallest subnormal is zero". The warning carries no information here.
-warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
-
-
 def _env_default(name):
     return os.environ.get(name, "0") not in ("", "0", "false", "False")
 
 
-if "jittor" not in sys.modules and _state["cuda"] is None:
-    _apply_environment(cuda=_env_default("JMEDSEG_CUDA"), verbose=_env_default("JMEDSEG_VERBOSE"))
-
-
 def prepare():
     """Link oneDNN, compile Jittor's core and one convolution, print a summary (scripts/setup.sh calls this)."""
-    jt = init(cuda=False, verbose=_env_default("JMEDSEG_VERBOSE"))
-    from jittor import nn
+    jt = init(cuda=False)
     x = jt.ones((1, 3, 16, 16))
-    y = nn.Conv2d(3, 4, 3, padding=1)(x)
+    y = jt.nn.Conv2d(3, 4, 3, padding=1)(x)
     y.sync()
     print(describe())
     if onednn_dir():

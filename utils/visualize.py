@@ -9,6 +9,7 @@ import os
 
 import cv2
 import numpy as np
+from matplotlib.figure import Figure
 
 GT_COLOR = (255, 0, 0)
 PRED_COLOR = (0, 255, 255)
@@ -87,15 +88,22 @@ def save_mask(path, mask, n_classes):
         raise OSError(f"could not write {path}")
 
 
+def save_figure(fig, path, dpi=90):
+    """Write a matplotlib :class:`~matplotlib.figure.Figure` to ``path`` (folders created).
+
+    Figures are built with ``Figure()`` rather than pyplot, so no global backend or figure list is involved.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+
+
 def plot_curves(history, path, title=""):
     """Training loss and validation mIoU / mDice / foreground Dice against the epoch."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     epochs = [h["epoch"] for h in history]
     panels = [("train_loss", "training loss"), ("mIoU", "validation mIoU"), ("mDice", "validation mDice"),
               ("dice_fg", "validation foreground Dice")]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), sharex=True)
+    fig = Figure(figsize=(7, 2.4 * len(panels)))
+    axes = fig.subplots(len(panels), 1, sharex=True)
     for ax, (key, label) in zip(axes, panels):
         ax.plot(epochs, [h.get(key, np.nan) for h in history], marker="o", ms=3, label=label)
         ax.set_ylabel(label)
@@ -105,6 +113,4 @@ def plot_curves(history, path, title=""):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -5,20 +5,20 @@ network without its pooling/linear head, trained from scratch (the original neve
 :class:`HarDNet68` returns the feature maps after the 1x1 transitions that precede each downsampling and after
 the last one: 128 channels at 1/4, 320 at 1/8, 640 at 1/16 and 1024 at 1/32 of the input.
 """
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
+from utils.errors import ConfigError
 
-class ConvLayer(nn.Sequential):
-    """conv(k, no bias) -> BatchNorm -> ReLU6, HarDNet's basic layer (submodules ``conv, norm, relu``)."""
+from ..blocks import ConvBNReLU
+from ..registry import register_encoder
 
-    def __init__(self, in_ch, out_ch, kernel_size=3, stride=1):
-        super().__init__()
-        self.add_module("conv", nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=kernel_size // 2,
-                                          bias=False))
-        self.add_module("norm", nn.BatchNorm2d(out_ch))
-        self.add_module("relu", nn.ReLU6())
+
+def conv_layer(in_ch, out_ch, kernel_size=3, stride=1):
+    """conv(k, no bias) -> BatchNorm -> ReLU6, HarDNet's basic layer (submodules ``conv, norm, relu``, as in
+    the HarDNet code's checkpoints)."""
+    return ConvBNReLU(in_ch, out_ch, kernel_size, stride=stride, bias=False, act=nn.ReLU6,
+                      names=("conv", "norm", "relu"))
 
 
 def harmonic_links(layer, base_ch, growth, grmul):
@@ -57,7 +57,7 @@ class HarDBlock(nn.Module):
         for i in range(1, n_layers + 1):
             out_ch, link_ch, links = harmonic_links(i, in_ch, growth, grmul)
             self.links.append(links)
-            layers.append(ConvLayer(link_ch, out_ch))
+            layers.append(conv_layer(link_ch, out_ch))
             if i % 2 == 1 or i == n_layers:
                 self.out_channels += out_ch
         self.layers = nn.ModuleList(layers)
@@ -88,14 +88,14 @@ class HarDNet68(nn.Module):
 
     def __init__(self, in_channels=3):
         super().__init__()
-        base = [ConvLayer(in_channels, self.STEM[0], 3, stride=2),
-                ConvLayer(self.STEM[0], self.STEM[1], 3),
+        base = [conv_layer(in_channels, self.STEM[0], 3, stride=2),
+                conv_layer(self.STEM[0], self.STEM[1], 3),
                 nn.MaxPool2d(3, stride=2, padding=1)]
         self.taps, self.out_channels = [], []
         ch = self.STEM[1]
         for i, width in enumerate(self.WIDTHS):
             block = HarDBlock(ch, self.GROWTH[i], self.GRMUL, self.N_LAYERS[i])
-            base += [block, ConvLayer(block.out_channels, width, 1)]
+            base += [block, conv_layer(block.out_channels, width, 1)]
             ch = width
             if self.DOWNSAMPLE[i] or i == len(self.WIDTHS) - 1:
                 self.taps.append(len(base) - 1)
@@ -111,3 +111,11 @@ class HarDNet68(nn.Module):
             if i in self.taps:
                 feats.append(x)
         return feats
+
+
+@register_encoder("hardnet68")
+def hardnet68(in_channels=3, weights=None):
+    """HarDNet-68 (trained from scratch: no ImageNet weights are imported for it)"""
+    if weights:
+        raise ConfigError("the HarDNet-68 encoder takes no ImageNet weights (--backbone-weights)")
+    return HarDNet68(in_channels)

@@ -10,7 +10,7 @@ One implementation serves every ResNet-based network of the zoo:
 
 Parameter names follow torchvision (``conv1, bn1, layer1..layer4``, blocks ``conv1/bn1/conv2/bn2[/conv3/bn3]``,
 ``downsample.0/.1``; there is no ``fc``), so an ImageNet ``state_dict`` maps one to one onto the standard stem
-(``utils/convert.py`` checks and converts it). Bottlenecks put the stride on the 3x3 convolution (torchvision's
+(``model/backbone/weights.py`` checks and loads it). Bottlenecks put the stride on the 3x3 convolution (torchvision's
 "ResNet v1.5", which the original's backbone also does).
 
 Deep stem (``deep_stem=True``): ``conv1`` is ``Sequential(conv3 3->64 s2, BN, ReLU, conv3 64->64, BN, ReLU,
@@ -26,12 +26,13 @@ included, uses the layer's dilation, times the multi-grid factor in ``layer4``.
 ``execute`` returns the feature maps, largest first: the stem output (after ReLU, before the max pool, 1/2),
 then ``layer1`` (1/4) ... ``layer4`` (or up to ``last_layer``); ``channels`` lists their widths.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
 
 from utils.errors import ConfigError
 
 from ..blocks import upsample_like
+from ..registry import register_encoder
+from .weights import load_backbone_state, read_weights
 
 
 class BasicBlock(nn.Module):
@@ -181,17 +182,27 @@ def resnet(depth, in_channels=3, weights=None, deep_stem=False, **kw):
     """
     state = None
     if weights:
-        from utils.convert import read_weights
         state = read_weights(weights)
         if "conv1.0.weight" in state or "conv1.weight" in state:
             deep_stem = "conv1.0.weight" in state
     net = ResNet(depth, in_channels=in_channels, deep_stem=deep_stem, **kw)
     if state is not None:
-        from utils.convert import load_backbone_state
         load_backbone_state(net, state, weights)
     return net
 
 
+def _register_plain(depth):
+    def build(in_channels=3, weights=None, **kw):
+        return resnet(depth, in_channels, weights, **kw)
+    build.__doc__ = f"ResNet-{depth} (torchvision layout; the deep stem when the weights have one)"
+    register_encoder(f"resnet{depth}", imagenet=f"resnet{depth}")(build)
+
+
+for _depth in sorted(SPECS):
+    _register_plain(_depth)
+
+
+@register_encoder("dilated_resnet101", imagenet="resnet101")
 def dilated_resnet101(in_channels=3, weights=None, output_stride=16, last_layer=4):
     """The original's backbone for DeepLabV3+/PSPNet/DANet/OCNet/OCRNet/ResUNet: ResNet-101 with the deep
     stem, output stride 16 (``layer4`` dilated) and multi-grid (1, 2, 4) in ``layer4``."""

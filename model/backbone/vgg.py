@@ -2,15 +2,17 @@
 
 ``features`` is the torchvision ``Sequential`` (``features.N``: conv3 with bias [-> BatchNorm] -> ReLU, and a
 2x2 max pool after each of the five stages), so ImageNet ``vgg16``/``vgg16_bn`` weights map one to one
-(``utils/convert.py``); the classifier is absent. TernausNet (UNet16) uses the plain encoder, SegNet the
+(``model/backbone/weights.py``); the classifier is absent. TernausNet (UNet16) uses the plain encoder, SegNet the
 BatchNorm one with its own index-returning pooling.
 
 ``execute`` returns the five stage outputs before their pooling, largest first: 64 @ 1, 128 @ 1/2,
 256 @ 1/4, 512 @ 1/8, 512 @ 1/16 (``channels``). ``stage(i, x)`` runs stage ``i``'s convolutions alone, for
 networks that pool between stages themselves.
 """
-from utils import runtime  # noqa: F401
 from jittor import nn
+
+from ..registry import register_encoder
+from .weights import load_backbone_weights
 
 _VGG16 = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -63,6 +65,17 @@ def vgg16(in_channels=3, batch_norm=False, weights=None):
     strictly into it."""
     net = VGG16(in_channels, batch_norm)
     if weights:
-        from utils.convert import load_backbone_weights
         load_backbone_weights(net, weights)
     return net
+
+
+@register_encoder("vgg16", imagenet="vgg16")
+def vgg16_plain(in_channels=3, weights=None):
+    """VGG-16 (torchvision's ``vgg16`` layout)"""
+    return vgg16(in_channels, False, weights)
+
+
+@register_encoder("vgg16_bn", imagenet="vgg16_bn")
+def vgg16_bn(in_channels=3, weights=None):
+    """VGG-16 with BatchNorm (torchvision's ``vgg16_bn`` layout)"""
+    return vgg16(in_channels, True, weights)

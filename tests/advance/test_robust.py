@@ -1,12 +1,11 @@
-"""Robustness benchmark: every perturbation's contract, and the benchmark's files on a tiny model."""
-import csv
-import os
-
+"""Robustness perturbations (advance/robust.py): every perturbation's contract, hand-checked values, the
+parsers. The benchmark run itself is tested in tests/pipeline/test_evaluate.py."""
 import numpy as np
 import pytest
 
 from advance import robust
-from advance.robust import PERTURBATIONS, parse_perturbations, parse_strengths
+from advance.robust import PERTURBATIONS, Perturbation, parse_perturbations, parse_strengths
+from utils.errors import ConfigError
 
 GEOMETRIC = {"rotation", "scale", "translation", "screen_photo"}
 
@@ -67,33 +66,49 @@ def test_random_perturbations_are_reproducible():
     np.testing.assert_array_equal(a, b)
 
 
+def test_geometric_flag_marks_the_perturbations_that_move_the_mask():
+    assert {n for n in PERTURBATIONS if PERTURBATIONS[n].geometric} == GEOMETRIC
+
+
+def test_values_worked_out_by_hand():
+    grey = np.full((4, 4, 3), 100, np.uint8)
+    np.testing.assert_array_equal(robust.brightness(grey, None, 0.5)[0], np.full_like(grey, 150))
+    # gamma at s = 0.5: 255 * (100 / 255) ** 2 = 39.2 -> 39
+    np.testing.assert_array_equal(robust.gamma(grey, None, 0.5)[0], np.full_like(grey, 39))
+    ramp = np.repeat(np.array([[0, 200]], np.uint8)[..., None], 3, axis=2)
+    # contrast at s = 1: around the mean 100, scaled by 0.3 -> 70 and 130
+    np.testing.assert_array_equal(robust.contrast(ramp, None, 1.0)[0][0, :, 0], [70, 130])
+    # translation at s = 1 by 0.2 x size: a 10-pixel image moves right and down by 2 pixels
+    img = np.zeros((10, 10, 3), np.uint8)
+    img[3, 4] = 255
+    mask = (img[..., 0] > 0).astype(np.int64)
+    out, m = robust.translation(img, mask, 1.0)
+    assert out[5, 6, 0] == 255 and m[5, 6] == 1 and m.sum() == 1
+
+
+def test_perturbation_transform_is_the_function_with_its_own_seeded_generator():
+    image, mask = ct_like()
+    a = Perturbation("noise", 0.5).set_random_state([0, 3])(image, mask)[0]
+    b = robust.noise(image, mask, 0.5, np.random.default_rng([0, 3]))[0]
+    np.testing.assert_array_equal(a, b)
+    np.random.seed(123)  # NumPy's global state does not matter: no generator means one seeded 0
+    c = robust.noise(image, mask, 0.5)[0]
+    np.random.seed(7)
+    np.testing.assert_array_equal(c, robust.noise(image, mask, 0.5)[0])
+    with pytest.raises(ValueError, match="strength"):
+        Perturbation("noise", 1.5)
+
+
 def test_parsers():
-    assert parse_perturbations(None) == list(PERTURBATIONS)
+    assert parse_perturbations(None) == PERTURBATIONS.names(sort=False)
+    assert parse_perturbations("all") == PERTURBATIONS.names(sort=False)
     assert parse_perturbations("noise, blur") == ["noise", "blur"]
-    with pytest.raises(ValueError, match="fog"):
+    with pytest.raises(ConfigError, match="fog.*valid names"):
         parse_perturbations("noise,fog")
+    with pytest.raises(ConfigError, match="did you mean 'noise'"):
+        parse_perturbations("nois")
     assert parse_strengths("1,0.5") == [0.0, 0.5, 1.0]
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="2"):
         parse_strengths("0.5,2")
-
-
-def test_benchmark_writes_table_plot_and_examples(demo_root, tmp_path):
-    from dataset import SegDataset, load_split
-    from model import create_model
-
-    data = SegDataset(load_split("demo", "test", demo_root)[:4], img_size=32, batch_size=4).preload()
-    model = create_model("unet", base=4)
-    prefix = str(tmp_path / "robust")
-    rows = robust.run_benchmark(model, data, 2, prefix, perturbations=["noise", "rotation"], strengths=[0, 1],
-                                title="tiny")
-    assert [(r["perturbation"], r["strength"]) for r in rows] == [("noise", 0), ("noise", 1), ("rotation", 0),
-                                                                  ("rotation", 1)]
-    assert rows[0]["mDice"] == rows[2]["mDice"]  # the clean score is shared
-    saved = list(csv.DictReader(open(prefix + ".csv")))
-    assert len(saved) == 4 and set(robust.METRICS) <= set(saved[0])
-    md = open(prefix + ".md").read()
-    assert "| noise |" in md and "s=1" in md
-    for suffix in (".png", "-examples.png"):
-        assert os.path.getsize(prefix + suffix) > 5000
-    text = robust.compare([prefix + ".csv", prefix + ".csv"], ["A", "B"], str(tmp_path / "cmp"))
-    assert "| rotation |" in text and os.path.isfile(str(tmp_path / "cmp.png"))
+    with pytest.raises(ConfigError, match="numbers"):
+        parse_strengths("0.5,strong")

@@ -12,7 +12,8 @@ import run
 import run_ssl
 from advance.augment import ssl_augmentation
 from advance.ssl import HiddenLayer, MoCoLearner, TwoViewDataset, info_nce, l2_normalize, momentum_update
-from dataset import SegDataset, load_split
+from dataset import load_split
+from dataset.loader import SegDataset
 from model import create_model
 from utils import checkpoint as ckpt
 from utils.errors import ConfigError

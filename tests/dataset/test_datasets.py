@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import shared_dataset
-from dataset import SegDataset, check_samples, list_datasets, load_split
+from dataset import check_samples, list_datasets, load_split
+from dataset.loader import SegDataset
 from dataset.base import map_labels, resize_pair
 from dataset.demo import ensure_demo, generate
 from dataset.folder import seeded_split

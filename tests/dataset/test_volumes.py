@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 import run
-from dataset import SegDataset, load_split
+from dataset import load_split
+from dataset.loader import SegDataset
 from dataset.base import map_labels, parse_label_map
 from dataset.volumes import main as volumes_main
 from dataset.volumes import restack_folder, slice_folder, window_volume

@@ -1,7 +1,9 @@
 """Learning check (slow): every registered model fits a few demo images.
 
-Each model trains on 8 demo training slices resized to 64 x 64 (batch 4, Adam) and must reach a foreground
-Dice of at least 0.8 on those images within its step budget; the Dice is checked every 10 steps.  The
+Each model trains on 8 demo training slices resized to its registered ``test_size`` (64 x 64, or 128 for the heads
+with logits at 1/16, where a 4 x 4 map cannot draw the small demo organs, and 192 for CE-Net, whose multi-kernel
+pooling needs a 6 x 6 map; batch 4, Adam) and must reach a foreground Dice of at least 0.8 on those images within
+its step budget; the Dice is checked every 10 steps.  The
 original published four models that learned nothing (Dice 0.4994 = all background); none of ours may.
 
 Run: ``make test-slow`` or ``pytest -m slow tests/model/test_learning.py -k NAME``.
@@ -10,26 +12,19 @@ import numpy as np
 import pytest
 
 from tests.conftest import jt
-from dataset import SegDataset, load_split
+from dataset import load_split
+from dataset.loader import SegDataset
 from loss import build_loss
-from model import create_model, list_models
-from utils.engine import make_optimizer
+from model import create_model, list_models, model_info
+from utils.optim import make_optimizer
 from utils.metrics import ConfusionMatrix
 
-# Per-model settings where the defaults (lr 1e-3, 300 steps, 64 x 64, ce) do not suit the architecture.
-SETTINGS = {
-    "cenet": dict(size=192),  # its multi-kernel pooling needs the 1/32 map at least 6 x 6
-    "pspnet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
-    "danet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
-    "ocnet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
-    "ocrnet": dict(size=128),  # logits at 1/16: at 64 x 64 a 4 x 4 map cannot draw the small demo organs
-}
-DEFAULTS = dict(lr=1e-3, steps=300, size=64, loss="ce", optimizer="Adam")
+DEFAULTS = dict(lr=1e-3, steps=300, loss="ce", optimizer="Adam")
 
 
 def fit_demo_images(name, demo_root, n_images=8, **overrides):
     """Train ``name`` on ``n_images`` demo slices; return (foreground Dice reached, steps used)."""
-    cfg = {**DEFAULTS, **SETTINGS.get(name, {}), **overrides}
+    cfg = {**DEFAULTS, "size": model_info(name).test_size, **overrides}
     samples = load_split("demo", "train", demo_root)[:n_images]
     data = SegDataset(samples, img_size=cfg["size"], batch_size=4, shuffle=True)
     jt.set_global_seed(0)

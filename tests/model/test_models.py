@@ -102,6 +102,7 @@ def test_debug_mode_prints_shape_and_parameters(name, capsys):
     total, _ = count_parameters(create_model(name))
     assert f"output (2, 2, {s}, {s})" in out
     assert f"{total:,} total" in out
+    assert model_info(name).description in out and model_info(name).description  # every network says what it is
 
 
 @pytest.mark.parametrize("stated", sorted(STATED_PARAMS.items()), ids=sorted(STATED_PARAMS))

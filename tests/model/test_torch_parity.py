@@ -2,7 +2,7 @@
 
 Two networks: ``unet`` against ``bench/torch_unet.py`` (the port the speed comparison times) and ``dlink``, a
 ResNet-based network (ResNet-50 encoder, dilated centre, LinkNet decoders with transposed convolutions), against
-a port written below on the torchvision-named ResNet-50 of ``test_convert.py``. The BatchNorm statistics are
+a port written below on the torchvision-named ResNet-50 of ``backbone/test_weights.py``. The BatchNorm statistics are
 moved away from their initial values first, so eval mode really uses them. Skipped without torch.
 """
 import numpy as np
@@ -55,7 +55,7 @@ def torch_dlinknet(n_classes=2):
     ``head.finaldeconv1/finalconv2/finalconv3``)."""
     torch = pytest.importorskip("torch")
     nn, F = torch.nn, torch.nn.functional
-    from tests.model.test_convert import torch_resnet50
+    from tests.model.backbone.test_weights import torch_resnet50
 
     class Decoder(nn.Module):
         def __init__(self, cin, cout):

@@ -5,18 +5,17 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+from utils import runtime
 
-from utils import runtime  # noqa: E402
+jt = runtime.init()  # the program's start: Jittor is configured before the library imports it
 
-jt = runtime.init()
-
-from dataset import SegDataset, load_split  # noqa: E402
+from dataset import load_split  # noqa: E402
+from dataset.loader import SegDataset  # noqa: E402
 from loss import build_loss  # noqa: E402
 from model import create_model  # noqa: E402
+from pipeline.engine import seed_epoch  # noqa: E402
 from utils import distributed as dist  # noqa: E402
-from utils.engine import make_optimizer, seed_epoch  # noqa: E402
+from utils.optim import make_optimizer  # noqa: E402
 
 
 def main(data_root, out_dir, steps=3, batch=4):

@@ -21,7 +21,7 @@ PROBE = os.path.join(ROOT, "tests", "mpi", "probe.py")
 
 
 def mpirun(args, cwd, n=2, timeout=900):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     return subprocess.run([MPIRUN, "--oversubscribe", "-np", str(n), sys.executable] + [str(a) for a in args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -30,7 +30,7 @@ def test_two_ranks_split_batches_stay_identical_and_match_one_process(tmp_path, 
     done = mpirun([PROBE, demo_root, tmp_path], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     single = subprocess.run([sys.executable, PROBE, demo_root, tmp_path], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=900, env=dict(os.environ, PYTHONPATH=ROOT))
+                            text=True, timeout=900, env=dict(os.environ))
     assert single.returncode == 0, single.stderr
     r0, r1, one = (json.load(open(tmp_path / f)) for f in ("rank0-of-2.json", "rank1-of-2.json", "rank0-of-1.json"))
     for a, b, whole in zip(r0["seen"], r1["seen"], one["seen"]):

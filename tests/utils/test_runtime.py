@@ -1,4 +1,5 @@
-"""utils.runtime: environment before import, oneDNN linking, CUDA errors, the compile-line filter."""
+"""utils.runtime: nothing configured on import, the environment init() sets, oneDNN linking, CUDA errors, the
+compile-line filter."""
 import os
 import subprocess
 import sys
@@ -32,10 +33,36 @@ def test_ensure_onednn_links_the_system_library_idempotently(tmp_path, monkeypat
     assert runtime.ensure_onednn() == first
 
 
-def test_onednn_is_used_here_when_installed():
-    if not os.path.exists(runtime._SYSTEM_DNNL_INCLUDE):
-        pytest.skip("libdnnl-dev is not installed")
+def test_describe_reports_onednn_exactly_when_jittor_will_use_it(monkeypatch):
+    monkeypatch.delenv("use_mkl", raising=False)
+    monkeypatch.setattr(runtime, "onednn_dir", lambda: "/somewhere/dnnl")
     assert "oneDNN on" in runtime.describe()
+    monkeypatch.setenv("use_mkl", "0")
+    assert "oneDNN OFF (slow convolutions)" in runtime.describe()
+    monkeypatch.delenv("use_mkl")
+    monkeypatch.setattr(runtime, "onednn_dir", lambda: None)
+    assert "oneDNN OFF" in runtime.describe()
+
+
+def test_without_onednn_jittor_is_told_not_to_download_it(monkeypatch):
+    """No oneDNN to link: ``use_mkl=0`` (Jittor would otherwise try to download it) and a warning saying so."""
+    monkeypatch.delenv("use_mkl", raising=False)
+    monkeypatch.setattr(runtime, "ensure_onednn", lambda: None)
+    monkeypatch.setattr(runtime, "_state", dict(runtime._state))
+    with pytest.warns(RuntimeWarning, match="libdnnl-dev"):
+        runtime._apply_environment(cuda=False, verbose=False)
+    assert os.environ["use_mkl"] == "0" and os.environ["nvcc_path"] == ""
+
+
+def test_nothing_is_configured_on_import():
+    """Importing utils.runtime sets no environment variable and links nothing: init() does, when called."""
+    script = ("import os\nbefore = dict(os.environ)\nfrom utils import runtime\n"
+              "assert dict(os.environ) == before, set(os.environ) ^ set(before)\n"
+              "assert runtime._state['cuda'] is None\nprint('clean')")
+    env = {k: v for k, v in os.environ.items() if k not in ("nvcc_path", "use_mkl", "log_silent")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr
 
 
 def test_compile_progress_lines_are_filtered_from_stderr(tmp_path):
@@ -49,7 +76,7 @@ def test_compile_progress_lines_are_filtered_from_stderr(tmp_path):
         "os.write(2, b'progress 50%\\rprogress 100%\\n')\n"
         "print('error: kept', file=sys.stderr)\n"
     )
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ)
     env.pop("JMEDSEG_STDERR_FILTER", None)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=300)
     err = done.stderr.decode()

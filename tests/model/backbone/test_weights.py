@@ -1,5 +1,6 @@
-"""PyTorch weight import (utils/convert.py): torchvision-named ResNet-50 and VGG-16 built here in PyTorch with
-random weights, converted, loaded into our encoders, and compared feature map by feature map in eval mode.
+"""PyTorch weight import (model/backbone/weights.py and convert.py, ``python -m pipeline convert``):
+torchvision-named ResNet-50 and VGG-16 built here in PyTorch with random weights, converted, loaded into our
+encoders, and compared feature map by feature map in eval mode.
 
 torchvision itself is not used (it does not import beside torch 2.13.0 here, and nothing may be downloaded):
 the reference networks below reproduce its parameter names and forward passes. The tests that need torch are
@@ -9,11 +10,15 @@ import numpy as np
 import pytest
 
 from tests.conftest import jt
-from model import create_model
+import run
+from model import backbone_kwargs, create_model
+from model.backbone import convert, weights
 from model.backbone.resnet import ResNet, resnet
 from model.backbone.vgg import VGG16
+from pipeline import catalog
+from pipeline.__main__ import main as pipeline_main
+from pipeline.setup import build_model, check_run_flags
 from utils import checkpoint as ckpt
-from utils import convert
 from utils.errors import CheckpointError, ConfigError
 
 TOL = 1e-4
@@ -153,7 +158,7 @@ def test_resnet50_features_match_pytorch(tmp_path):
     net = randomise(torch_resnet50())
     pth = save_torch(net, tmp_path / "resnet50.pth")
     out = str(tmp_path / "resnet50.pkl")
-    assert convert.main([pth, out, "--arch", "resnet50"]) == 0
+    assert pipeline_main(["convert", pth, out, "--arch", "resnet50"]) == 0
     state = ckpt.load_file(out)
     assert state[ckpt.META_KEY]["arch"] == "resnet50"
     assert not any(k.startswith("fc.") or k.endswith("num_batches_tracked") for k in state)
@@ -168,7 +173,7 @@ def test_vgg16_features_match_pytorch(tmp_path, batch_norm):
     out = str(tmp_path / "vgg.pkl")
     assert convert.convert(pth, out) == ("vgg16_bn" if batch_norm else "vgg16")  # architecture detected
     ours = VGG16(batch_norm=batch_norm)
-    convert.load_backbone_weights(ours, out)
+    weights.load_backbone_weights(ours, out)
     assert_features_match(*run_both(ours, net.stage_outputs))
 
 
@@ -188,7 +193,7 @@ def test_missing_key_is_an_error_naming_it(tmp_path, capsys):
     torch.save(state, pth)
     with pytest.raises(CheckpointError, match=r"missing keys \(1\): layer3\.2\.bn2\.running_var"):
         convert.convert(pth, str(tmp_path / "out.pkl"), "resnet50")
-    assert convert.main([pth, str(tmp_path / "out.pkl"), "--arch", "resnet50"]) == 2
+    assert pipeline_main(["convert", pth, str(tmp_path / "out.pkl"), "--arch", "resnet50"]) == 2
     assert "layer3.2.bn2.running_var" in capsys.readouterr().err
     assert not (tmp_path / "out.pkl").exists()
 
@@ -242,34 +247,29 @@ def test_missing_torch_is_a_clear_error(tmp_path, monkeypatch):
     path.write_bytes(b"not read")
     monkeypatch.setitem(__import__("sys").modules, "torch", None)  # makes `import torch` fail
     with pytest.raises(ConfigError, match="needs PyTorch.*requirements-torch.txt"):
-        convert.read_weights(str(path))
+        weights.read_weights(str(path))
 
 
 def test_backbone_kwargs():
-    assert convert.backbone_kwargs("deeplab", None) == {}
-    assert convert.backbone_kwargs("segnet", "w.pkl") == {"backbone_weights": "w.pkl"}
+    assert backbone_kwargs("deeplab", None) == {}
+    assert backbone_kwargs("segnet", "w.pkl") == {"backbone_weights": "w.pkl"}
     with pytest.raises(ConfigError, match="has no ResNet/VGG encoder.*deeplab"):
-        convert.backbone_kwargs("unet", "w.pkl")
+        backbone_kwargs("unet", "w.pkl")
 
 
 def test_run_py_flag_starts_the_encoder_from_the_weights(tmp_path):
     """``run.py --backbone-weights FILE`` reaches the builder: the encoder holds the file's values, and a
     network without a ResNet/VGG encoder refuses the flag."""
-    import run
-    from dataset import list_datasets
-    from loss import list_losses
-    from model import list_models
-    from utils import experiment
     source = VGG16(batch_norm=False)
     pkl = str(tmp_path / "vgg16.pkl")
     ckpt.save_weights(source, pkl)
-    parser = run.build_parser(list_models(), list_datasets(), list_losses(), experiment.OPTIMIZERS)
+    parser = run.build_parser(catalog)
     args = parser.parse_args(["--model", "ternaus", "--dataset", "demo", "--mode", "train", "--backbone-weights", pkl])
-    model = experiment.build_model(args)
+    model = build_model(check_run_flags(args))
     mine, ref = model.encoder.state_dict(), source.state_dict()
     assert set(mine) == set(ref)
     for k in ref:
         np.testing.assert_array_equal(mine[k].numpy(), ref[k].numpy())
     args = parser.parse_args(["--model", "unet", "--dataset", "demo", "--mode", "train", "--backbone-weights", pkl])
     with pytest.raises(ConfigError, match="ternaus"):
-        experiment.build_model(args)
+        build_model(check_run_flags(args))

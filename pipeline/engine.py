@@ -1,38 +1,24 @@
-"""Training and evaluation loops (run.py wires them; they know nothing about the command line)."""
+"""The loops every mode runs: one training epoch, prediction in batches, evaluation (they know nothing about
+the command line; ``pipeline/train.py`` and ``pipeline/evaluate.py`` wire them)."""
 import math
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
 from utils.distributed import is_main, mean_over_ranks
-from utils.errors import ConfigError, TrainingDiverged
-from utils.inference import sliding_window_probs
+from utils.errors import TrainingDiverged
 from utils.metrics import Evaluator
 
-OPTIMIZERS = ("Adam", "SGD")
-
-
-def make_optimizer(name, params, lr):
-    """The original's optimizers: Adam(betas 0.9/0.999, eps 1e-8) or SGD(momentum 0.9, weight decay 1e-4)."""
-    if name == "Adam":
-        return nn.Adam(params, lr, betas=(0.9, 0.999))
-    if name == "SGD":
-        return nn.SGD(params, lr, momentum=0.9, weight_decay=1e-4)
-    raise ConfigError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
-
-
-def poly_lr(base_lr, iteration, total_iterations, power=0.9):
-    """``base_lr * (1 - iteration / total_iterations) ** power`` (never negative)."""
-    return base_lr * max(0.0, 1.0 - iteration / total_iterations) ** power
+from .inference import sliding_window_probs
 
 
 def seed_epoch(seed, epoch, loaders=()):
-    """Make an epoch's randomness depend only on (seed, epoch): NumPy, Python, Jittor and the shuffles.
+    """Make an epoch's randomness depend only on (seed, epoch): NumPy, Python, Jittor, the shuffles and the
+    augmentation (reseeded per sample from ``(seed, epoch, index)`` by the loaders).
 
     A resumed run therefore sees the same shuffles and augmentations as an uninterrupted one.  The shuffle
     generator is the same on every MPI rank, so ranks split one permutation.
@@ -40,6 +26,7 @@ def seed_epoch(seed, epoch, loaders=()):
     jt.set_global_seed(seed * 100003 + epoch)
     for loader in loaders:
         loader._shuffle_rng = np.random.default_rng(seed * 100003 + epoch)
+        loader.augment_seed = (seed, epoch)
 
 
 def train_one_epoch(model, loader, criterion, optimizer, epoch, schedule=None, desc="train", on_step=None,

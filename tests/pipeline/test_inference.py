@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import jt
 from jittor import nn
-from utils.inference import blend_weights, sliding_window_probs, window_starts
+from pipeline.inference import blend_weights, sliding_window_probs, window_starts
 
 
 def test_window_starts_cover_the_axis_and_end_at_the_border():

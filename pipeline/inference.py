@@ -8,13 +8,14 @@ map (H x W), plus one batch of tiles — it does not grow with the image beyond 
 """
 import numpy as np
 
-from utils import runtime  # noqa: F401
 import jittor as jt
 from jittor import nn
 
 from utils.errors import ConfigError
+from utils.registry import Registry
 
-BLENDS = ("gaussian", "uniform")
+# --blend: name -> weights(window) of one tile
+BLENDS = Registry("blending")
 
 
 def window_starts(length, window, overlap):
@@ -28,16 +29,24 @@ def window_starts(length, window, overlap):
     return starts
 
 
-def blend_weights(window, blend="gaussian"):
-    if blend == "uniform":
-        return np.ones((window, window), np.float32)
-    if blend != "gaussian":
-        raise ConfigError(f"unknown blending {blend!r}; use one of {', '.join(BLENDS)}")
+@BLENDS.register("uniform")
+def uniform_weights(window):
+    return np.ones((window, window), np.float32)
+
+
+@BLENDS.register("gaussian")
+def gaussian_weights(window):
+    """Highest at the tile centre, sigma = window / 8 (nnU-Net's), never below 1e-3."""
     r = np.arange(window) - (window - 1) / 2.0
     g = np.exp(-(r ** 2) / (2 * (window / 8.0) ** 2))
     w = np.outer(g, g)
     w = w / w.max()
     return np.maximum(w, 1e-3).astype(np.float32)  # never exactly zero: every pixel gets some weight
+
+
+def blend_weights(window, blend="gaussian"):
+    """The weight map of one tile for the blending ``blend`` (a ConfigError naming the valid ones)."""
+    return BLENDS.get(blend, "--blend")(window)
 
 
 def sliding_window_probs(model, image, window, overlap=0.5, blend="gaussian", batch_size=4):
