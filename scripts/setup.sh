@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent machine set-up for JMedSeg-JT:
-#   1. Debian's oneDNN (libdnnl-dev), which Jittor's CPU convolutions need to be fast;
+#   1. Debian packages: oneDNN (libdnnl-dev), which Jittor's CPU convolutions need to be fast, and OpenMPI
+#      (openmpi-bin, libopenmpi-dev) for multi-process training and its tests;
 #   2. a virtual environment at a stable path outside the clone ($JMEDSEG_VENV, default ~/.venvs/jmedseg-jt),
 #      because Jittor's compile cache is keyed by the install path: a venv inside each fresh clone would
 #      recompile Jittor's core and every kernel every time;
@@ -15,28 +16,37 @@ VENV="${JMEDSEG_VENV:-$HOME/.venvs/jmedseg-jt}"
 PYTHON="${PYTHON:-python3}"
 say() { printf '[setup] %s\n' "$*"; }
 
-# 1. oneDNN ---------------------------------------------------------------------------------------------
-if dpkg -s libdnnl-dev >/dev/null 2>&1; then
-    :
-elif command -v apt-get >/dev/null 2>&1; then
-    SUDO=""
+# 1. Debian packages --------------------------------------------------------------------------------------
+# apt_packages WHAT-IT-IS-FOR WITHOUT-IT PACKAGE...: installs the missing packages with apt-get (as root, or
+# with password-less sudo), or says what is missing and what does not work without it.
+apt_packages() {
+    local what="$1" without="$2" missing=()
+    shift 2
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "warning: no apt-get here; install $what (${missing[*]}) yourself, or $without"
+        return 0
+    fi
     if [ "$(id -u)" != 0 ]; then
-        if sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
+        if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+            say "warning: ${missing[*]} ($what) not installed and this user cannot install them (needs root);"
+            say "         $without. Ask for: apt-get install ${missing[*]}"
+            return 0
+        fi
     fi
-    if [ "$SUDO" = none ]; then
-        say "warning: libdnnl-dev is not installed and this user cannot install it (needs root);"
-        say "         Jittor will run without oneDNN (convolutions ~75x slower). Ask for: apt-get install libdnnl-dev"
-    else
-        say "installing libdnnl-dev (oneDNN) with apt-get"
-        export DEBIAN_FRONTEND=noninteractive
-        $SUDO apt-get install -y -q libdnnl-dev >/dev/null 2>&1 \
-            || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q libdnnl-dev >/dev/null 2>&1; } \
-            || say "warning: apt-get could not install libdnnl-dev; Jittor will run without oneDNN (slow convolutions)"
-    fi
-else
-    say "warning: no apt-get here; install oneDNN 2.x so that /usr/include/oneapi/dnnl and libdnnl.so.2 exist,"
-    say "         or Jittor will run without oneDNN (convolutions ~75x slower)"
-fi
+    say "installing ${missing[*]} ($what) with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; } \
+        || say "warning: apt-get could not install ${missing[*]}; $without"
+}
+
+apt_packages "oneDNN, for fast CPU convolutions" "Jittor will run without oneDNN (convolutions ~75x slower)" \
+    libdnnl-dev
+apt_packages "OpenMPI, for multi-process training and its tests" "mpirun training and tests/mpi are unavailable" \
+    openmpi-bin libopenmpi-dev
 
 # 2. virtual environment ------------------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
