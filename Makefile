@@ -10,7 +10,7 @@ DATASET ?= pancreas
 CUDA ?=
 export DATASET CUDA
 
-.PHONY: setup setup-torch demo test test-slow bench reproduce clean
+.PHONY: setup setup-torch demo serve test test-slow bench reproduce clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,11 @@ setup-torch:
 
 demo: setup
 	$(PY) run.py --model unet --dataset demo --mode train -e 8 -b 4 -l 1e-3
+
+# The web demo on http://127.0.0.1:$(PORT) (this machine only), over this folder's checkpoints and results.
+PORT ?= 5000
+serve: setup
+	FLASK_APP=app.py $(PY) -m flask run -p $(PORT)
 
 # The tests include the PyTorch weight-import and parity checks, so `make test` installs torch (CPU build) too.
 test: setup-torch

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent machine set-up for JMedSeg-JT:
-#   1. Debian packages: oneDNN (libdnnl-dev), which Jittor's CPU convolutions need to be fast, and OpenMPI
-#      (openmpi-bin, libopenmpi-dev) for multi-process training and its tests;
+#   1. Debian packages: oneDNN (libdnnl-dev), which Jittor's CPU convolutions need to be fast, OpenMPI
+#      (openmpi-bin, libopenmpi-dev) for multi-process training and its tests, and Chromium for the web
+#      demo's browser test (JMEDSEG_BROWSER=0 leaves it out);
 #   2. a virtual environment at a stable path outside the clone ($JMEDSEG_VENV, default ~/.venvs/jmedseg-jt),
 #      because Jittor's compile cache is keyed by the install path: a venv inside each fresh clone would
 #      recompile Jittor's core and every kernel every time;
@@ -47,6 +48,9 @@ apt_packages "oneDNN, for fast CPU convolutions" "Jittor will run without oneDNN
     libdnnl-dev
 apt_packages "OpenMPI, for multi-process training and its tests" "mpirun training and tests/mpi are unavailable" \
     openmpi-bin libopenmpi-dev
+if [ "${JMEDSEG_BROWSER:-1}" = 1 ]; then  # JMEDSEG_BROWSER=0 skips it (a large package)
+    apt_packages "Chromium, for the web demo's browser test" "tests/web/test_browser.py is skipped" chromium
+fi
 
 # 2. virtual environment ------------------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
