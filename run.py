@@ -51,6 +51,8 @@ def build_parser(catalog):
     p.add_argument("--img-size", type=int, help="resize images to N x N (masks with nearest neighbour)")
     p.add_argument("--seed", type=int, default=0, help="seed of shuffling, augmentation and initialisation")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let a training run replace the best weights of an earlier run made with other settings")
     p.add_argument("--input", help="predict mode: a folder of images, a NIfTI volume or a folder of volumes "
                                    "(default: the test split)")
     p.add_argument("--label-map", help="mask value -> class, e.g. 0:0,128:1,255:2 (default: masks hold class "

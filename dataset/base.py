@@ -25,17 +25,29 @@ class Sample:
         return self.case if self.case is not None else self.stem
 
 
-def parse_label_map(text):
-    """``"0:0,128:1,255:2"`` -> ``{0: 0, 128: 1, 255: 2}`` (stored mask value -> class id)."""
+def parse_label_map(text, n_classes=None):
+    """``"0:0,128:1,255:2"`` -> ``{0: 0, 128: 1, 255: 2}`` (stored mask value -> class id).
+
+    Every value may be mapped once, values are non-negative, and (given ``n_classes``) classes lie in
+    ``0..n_classes-1``; anything else is a :class:`DataError` naming the entry.
+    """
     if text is None:
         return None
     out = {}
-    try:
-        for item in text.split(","):
-            value, cls = item.split(":")
-            out[int(value)] = int(cls)
-    except ValueError:
-        raise DataError(f"--label-map {text!r}: write value:class pairs such as 0:0,128:1,255:2") from None
+    for item in text.split(","):
+        try:
+            value, cls = (int(part) for part in item.split(":"))
+        except ValueError:
+            raise DataError(f"--label-map {text!r}: write value:class pairs such as 0:0,128:1,255:2") from None
+        if value < 0:
+            raise DataError(f"--label-map {text!r}: mask value {value} is negative; masks store values >= 0")
+        if value in out:
+            raise DataError(f"--label-map {text!r}: mask value {value} is mapped twice ({out[value]} and {cls})")
+        if cls < 0:
+            raise DataError(f"--label-map {text!r}: class {cls} is negative")
+        if n_classes is not None and cls >= n_classes:
+            raise DataError(f"--label-map {text!r}: class {cls} is outside 0..{n_classes - 1} for -c {n_classes}")
+        out[value] = cls
     return out
 
 

@@ -35,16 +35,24 @@ def _stems(folder):
 
 
 def _read_split_csv(path):
+    """Rows of ``split.csv`` (a UTF-8 byte-order mark and spaces around the commas are accepted); a stem listed
+    twice is an error naming it, since its image would land in two splits."""
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()}
+                    for row in csv.DictReader(f, skipinitialspace=True)]
+    except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"cannot read {path}: {e}") from None
     if not rows or "stem" not in rows[0] or "split" not in rows[0]:
         raise DataError(f"{path} needs a header row with the columns stem,split (and optionally case)")
+    first = {}
     for i, row in enumerate(rows, start=2):
         if row["split"] not in SPLITS:
             raise DataError(f"{path}, line {i}: split {row['split']!r} is not one of {', '.join(SPLITS)}")
+        if row["stem"] in first:
+            raise DataError(f"{path}, line {i}: stem {row['stem']!r} is listed again (first on line "
+                            f"{first[row['stem']]}); each image belongs to one split")
+        first[row["stem"]] = i
     return rows
 
 

@@ -11,16 +11,21 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 
 def image_size(path):
     """(height, width) from the file header, without decoding the pixels."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise DataError(f"{path} is empty (0 bytes)")
     try:
         if path.lower().endswith(".npy"):
             shape = np.load(path, mmap_mode="r").shape
-            return int(shape[0]), int(shape[1])
-        with Image.open(path) as im:
-            return im.height, im.width
+        else:
+            with Image.open(path) as im:
+                return im.height, im.width
     except FileNotFoundError:
         raise DataError(f"file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
+    except (UnidentifiedImageError, OSError, ValueError, EOFError) as e:
+        raise DataError(f"cannot read {path}: {e or 'the file is empty or truncated'}") from None
+    if len(shape) not in (2, 3):
+        raise DataError(f"{path} holds an array of shape {shape}; an image is H x W or H x W x C")
+    return int(shape[0]), int(shape[1])
 
 
 def _to_uint8(arr, path):
@@ -39,22 +44,28 @@ def _to_uint8(arr, path):
     return np.round((arr - lo) / (hi - lo) * 255).astype(np.uint8)
 
 
+# PIL modes of one-channel images deeper than 8 bits (16-bit PNG/TIFF, 32-bit integer or float TIFF)
+DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 def read_image(path):
     """An RGB ``H x W x 3`` uint8 array.
 
     Grey images are repeated over three channels (as the original did with ``convert('RGB')``).  ``.npy``
-    images: uint8 as they are, floats in [0, 1] scaled by 255, anything else min-max scaled per image.
+    images and one-channel images deeper than 8 bits (16-bit PNG/TIFF, 32-bit TIFF) are read at their depth:
+    uint8 as they are, values in [0, 1] scaled by 255, anything else min-max scaled per image (an RGB
+    conversion would clip 16-bit values above 255).
     """
     try:
         if path.lower().endswith(".npy"):
             arr = _to_uint8(np.load(path), path)
         else:
             with Image.open(path) as im:
-                arr = np.asarray(im.convert("RGB"))
+                arr = _to_uint8(np.asarray(im), path) if im.mode in DEEP_MODES else np.asarray(im.convert("RGB"))
     except FileNotFoundError:
         raise DataError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read image {path} (corrupt or not an image?): {e}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        raise DataError(f"cannot read image {path} (corrupt or not an image?): {e or 'empty or truncated'}") from None
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     elif arr.ndim == 3 and arr.shape[2] == 1:
@@ -74,8 +85,8 @@ def read_mask(path):
                 arr = np.asarray(im)
     except FileNotFoundError:
         raise DataError(f"mask not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read mask {path} (corrupt or not an image?): {e}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        raise DataError(f"cannot read mask {path} (corrupt or not an image?): {e or 'empty or truncated'}") from None
     if arr.ndim == 3:
         if arr.shape[2] >= 3 and not (np.array_equal(arr[..., 0], arr[..., 1])
                                       and np.array_equal(arr[..., 0], arr[..., 2])):

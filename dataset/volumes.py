@@ -55,6 +55,13 @@ def list_volumes(folder):
     paths = sorted(os.path.join(folder, n) for n in os.listdir(folder) if is_volume(os.path.join(folder, n)))
     if not paths:
         raise DataError(f"{folder} holds no NIfTI volumes ({', '.join(NIFTI_EXTS)})")
+    seen = {}
+    for path in paths:
+        case = volume_name(path)
+        if case in seen:
+            raise DataError(f"{folder} holds two volumes named {case!r} ({os.path.basename(seen[case])} and "
+                            f"{os.path.basename(path)}): their slices would overwrite each other; keep one")
+        seen[case] = path
     return paths
 
 
@@ -67,13 +74,26 @@ def load_volume(path):
         raise DataError(f"cannot read volume {path}: {e}") from None
 
 
-def window_volume(vol, window=None, percentiles=DEFAULT_PERCENTILES):
-    """Clip to ``window`` (fixed) or to per-volume ``percentiles``, then scale to uint8 0..255."""
+def window_volume(vol, window=None, percentiles=DEFAULT_PERCENTILES, source="the volume"):
+    """Clip to ``window`` (fixed) or to per-volume ``percentiles``, then scale to uint8 0..255.
+
+    Percentiles are taken over the finite voxels; NaN and infinite voxels become 0 (the low end of the window),
+    with a note naming ``source`` and their count. A fixed window must have LOW < HIGH.
+    """
     vol = np.asarray(vol, dtype=np.float64)
-    lo, hi = window if window is not None else np.percentile(vol, percentiles)
+    finite = np.isfinite(vol)
+    if window is not None and not window[0] < window[1]:
+        raise DataError(f"--window={window[0]:g},{window[1]:g}: LOW must be below HIGH")
+    if not finite.any():
+        raise DataError(f"{source} holds no finite intensity (every voxel is NaN or infinite)")
+    bad = int(vol.size - finite.sum())
+    if bad:
+        print(f"note: {source}: {bad} voxels are NaN or infinite; they become 0 (the low end of the window)")
+    lo, hi = window if window is not None else np.percentile(vol[finite], percentiles)
     if hi <= lo:
         return np.zeros(vol.shape, np.uint8)
-    return np.round((np.clip(vol, lo, hi) - lo) / (hi - lo) * 255).astype(np.uint8)
+    scaled = np.round((np.clip(np.where(finite, vol, lo), lo, hi) - lo) / (hi - lo) * 255)
+    return scaled.astype(np.uint8)
 
 
 def _header_block(img):
@@ -101,7 +121,7 @@ def slice_volume(image_path, label_path, out_dir, axis=2, window=None, percentil
         if not np.all(np.mod(labels, 1) == 0) or labels.min() < 0 or labels.max() > 255:
             raise DataError(f"label volume {label_path} must hold integer class ids in 0..255")
         labels = labels.astype(np.uint8)
-    scaled = window_volume(vol, window, percentiles)
+    scaled = window_volume(vol, window, percentiles, source=image_path)
     stems = []
     for k in range(vol.shape[axis]):
         stem = f"{case}_{k:04d}"
@@ -122,6 +142,8 @@ def slice_folder(images, out_dir, labels=None, axis=2, window=None, percentiles=
                  progress=True):
     """Slice every volume of ``images`` (labels paired by name in ``labels``) into a folder dataset."""
     paths = list_volumes(images)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DataError(f"--out {out_dir} is a file; give a folder for the slices")
     for sub in ("images", "masks", "volumes"):
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
     label_paths = {}
@@ -190,7 +212,9 @@ def _pair(text, name):
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{name} takes two numbers, e.g. -160,240") from None
+        raise DataError(f"{name} {text!r}: give two numbers LOW,HIGH, e.g. {name}=-160,240") from None
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise DataError(f"{name} {text!r}: LOW and HIGH must be finite numbers")
     return lo, hi
 
 
@@ -204,12 +228,17 @@ def main(argv=None):
     s.add_argument("--out", required=True, help="output folder (a dataset for run.py --dataset)")
     s.add_argument("--axis", type=int, default=2, help="slicing axis of the array (2: the third, usually axial)")
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--window", type=lambda t: _pair(t, "--window"), help="fixed intensity window, e.g. --window=-160,240")
-    g.add_argument("--percentiles", type=lambda t: _pair(t, "--percentiles"), default=DEFAULT_PERCENTILES,
-                   help="per-volume percentile window LOW,HIGH (default 0.5,99.5)")
+    g.add_argument("--window", help="fixed intensity window LOW,HIGH, e.g. --window=-160,240")
+    g.add_argument("--percentiles", default="0.5,99.5", help="per-volume percentile window LOW,HIGH")
     args = p.parse_args(argv)
     try:
-        cases = slice_folder(args.images, args.out, args.labels, args.axis, args.window, args.percentiles)
+        window = _pair(args.window, "--window") if args.window else None
+        if window is not None and not window[0] < window[1]:
+            raise DataError(f"--window={args.window}: LOW must be below HIGH")
+        percentiles = _pair(args.percentiles, "--percentiles")
+        if not 0 <= percentiles[0] < percentiles[1] <= 100:
+            raise DataError(f"--percentiles {args.percentiles}: need 0 <= LOW < HIGH <= 100")
+        cases = slice_folder(args.images, args.out, args.labels, args.axis, window, percentiles)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@
 alternating names and ratios, e.g. ``ce_0.5_dice_0.5`` or ``ce_0.8_iou_0.2``.  Every loss is called as
 ``loss(logits, target)`` with logits ``B x C x H x W`` and integer labels ``B x H x W`` and returns a scalar.
 """
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -63,9 +64,11 @@ def parse_loss_spec(spec):
                 value = float(ratio)
             except ValueError:
                 raise ConfigError(f"--loss {spec!r}: {ratio!r} is not a number; write e.g. ce_0.5_dice_0.5") from None
-            if value < 0:
-                raise ConfigError(f"--loss {spec!r}: ratios must not be negative")
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"--loss {spec!r}: ratio {ratio!r} must be a finite number >= 0")
             pairs.append((name, value))
+        if not any(value > 0 for _, value in pairs):
+            raise ConfigError(f"--loss {spec!r}: every ratio is 0, so the loss would be 0 and nothing would train")
     else:
         raise ConfigError(f"--loss {spec!r}: write a name ({', '.join(list_losses())}) or name_ratio pairs "
                           "such as ce_0.5_dice_0.5")

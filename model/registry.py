@@ -105,8 +105,9 @@ def backbone_kwargs(name, weights):
     return {"backbone_weights": weights}
 
 
-def check_input_size(name, height, width):
-    """Raise a :class:`ConfigError` naming a working ``--img-size`` when ``name`` cannot take H x W."""
+def check_input_size(name, height, width, flag="--img-size"):
+    """Raise a :class:`ConfigError` naming a working size when ``name`` cannot take H x W: a ``--img-size``
+    for images, or (``flag="--window"``) a ``--window`` for sliding windows."""
     info = model_info(name)
     bad = [s for s in (height, width) if s % info.divisor or s < info.min_size]
     if not bad:
@@ -115,6 +116,9 @@ def check_input_size(name, height, width):
     s = max(height, width)
     lower, upper = max(info.min_size, s // d * d), max(info.min_size, -(-s // d) * d)
     sizes = sorted({lower, upper})
+    if flag == "--window":
+        raise ConfigError(f"model {name!r} needs windows whose side is a multiple of {d} (at least {info.min_size}); "
+                          f"--window {height} is not. Use --window {' or --window '.join(map(str, sizes))}.")
     raise ConfigError(
         f"model {name!r} needs H and W to be multiples of {d} (at least {info.min_size}); the images are "
         f"{height}x{width}. Resize them with --img-size {' or --img-size '.join(map(str, sizes))}.")

@@ -39,8 +39,8 @@ def test_and_paint(args, paths, model, data):
 
 def test(args):
     paths = RunPaths(args)
-    data = make_split(args, "test")
     model = build_model(args)
+    data = make_split(args, "test", model=model)
     weights = load_for_inference(args, paths, model)
     total, trainable = count_parameters(model)
     result = test_and_paint(args, paths, model, data)
@@ -134,8 +134,8 @@ def robust(args):
     names = perturbations.parse_perturbations(args.perturb)
     strengths = perturbations.parse_strengths(args.strengths)
     paths = RunPaths(args)
-    data = make_split(args, "test")
     model = build_model(args)
+    data = make_split(args, "test", model=model)
     weights = load_for_inference(args, paths, model)
     prefix = os.path.join(args.result_dir, paths.run)
     print(f"robustness of {weights} on {len(data.samples)} test images: {len(names)} perturbations x "

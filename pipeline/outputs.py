@@ -19,9 +19,11 @@ import os
 import numpy as np
 
 from advance.augment import GEOMETRIC
-from dataset import dataset_tag
+from dataset import DATASETS, dataset_tag
+from utils import checkpoint as ckpt
 from utils import runtime
 from utils.atomic import atomic_write_csv, atomic_write_text
+from utils.errors import OutputError
 
 SUMMARY_KEYS = ("mDice", "mIoU", "dice_fg", "iou_fg", "dice_case", "dice_slice", "mPrecision", "mRecall", "asd",
                 "hd95")
@@ -38,6 +40,7 @@ class RunPaths:
         self.tag = f"{base}-{flags}"
         self.best = os.path.join("checkpoints", args.model, f"{self.tag}.pkl")
         self.last = os.path.join("checkpoints", args.model, f"{self.tag}-last.pkl")
+        self.lock = os.path.join("checkpoints", args.model, f"{self.tag}.lock")  # while a training runs
         self.log = os.path.join(args.result_dir, f"{self.tag}-log.csv")
         self.curves = os.path.join(args.result_dir, f"{base}-{args.epochs}.png")
         self.run = f"{base}-{args.epochs}-{args.mode}-{flags}"
@@ -60,11 +63,77 @@ def sas_suffix(args):
     return "".join(f"-{p}" for p in parts)
 
 
+def _absolute(path):
+    return os.path.abspath(path) if path else None
+
+
+def dataset_identity(args):
+    """The dataset as a training run saw it: a named dataset with its data root, or a folder's absolute path
+    (two folders that share a base name, and so the output names, are still told apart)."""
+    if args.dataset in DATASETS:
+        return f"{args.dataset} under {os.path.abspath(args.data_root)}"
+    return os.path.abspath(args.dataset)
+
+
+def run_config(args):
+    """Every setting that decides a training run's weights; stored in its checkpoints, so that a new run of the
+    same output names can tell whether it would replace the results of other settings."""
+    return dict(model=args.model, dataset=dataset_identity(args), class_num=args.class_num,
+                label_map=args.label_map, img_size=args.img_size, optimizer=args.optimizer, lr=args.lr,
+                poly=args.poly, loss=args.loss, w=args.bce_weight, epochs=args.epochs, batch_size=args.batch_size,
+                seed=args.seed, aug=args.aug, geo_aug=sorted(args.geo_parts), stn=args.stn, stn_size=args.stn_size,
+                stn_warp_mask=args.stn_warp_mask, pretrain=_absolute(args.checkpoint) if args.pretrain else None,
+                backbone_weights=_absolute(args.backbone_weights))
+
+
+def check_earlier_run(args, paths):
+    """Refuse (:class:`OutputError`) to start a training run that would replace the best weights of an earlier
+    run made with other settings, unless ``--overwrite``; the same settings again (a seeded run reproduces its
+    weights) may replace them."""
+    if args.overwrite or not os.path.isfile(paths.best):
+        return
+    meta = ckpt.read_meta(paths.best)
+    before, now = meta.get("config"), run_config(args)
+    if before == now:
+        print(f"note: {paths.best} holds an earlier run of these same settings; this run replaces it")
+        return
+    what = f" (epoch {meta['epoch']}, val mIoU {meta['mIoU']:.4f})" if "epoch" in meta and "mIoU" in meta else ""
+    if isinstance(before, dict):
+        changed = [f"{k} {before.get(k)!r} -> {now[k]!r}" for k in now if before.get(k) != now[k]]
+        settings = f"other settings ({'; '.join(changed)})"
+    else:
+        settings = "settings that were not recorded"
+    raise OutputError(f"{paths.best} holds the best weights{what} of an earlier run with {settings}, and this run "
+                      "would replace them and its results. Pass --overwrite to replace them, --resume to continue "
+                      "that run, or train in another folder (outputs go to the current folder).")
+
+
 def checkpoint_meta(args, paths, **extra):
     """The ``__meta__`` entry of the checkpoints a training run writes."""
     return dict(model=args.model, dataset=paths.dataset, n_classes=args.class_num, stn=args.stn,
                 img_size=args.img_size, stn_size=args.stn_size, stn_warp_mask=args.stn_warp_mask,
-                geo_aug=args.geo_aug, **extra)
+                geo_aug=args.geo_aug, config=run_config(args), **extra)
+
+
+def prediction_folder(paths, source):
+    """The folder predictions of ``source`` (an input folder or volume) go to: ``{run}-{source name}``, or, when
+    that folder holds the predictions of another source with the same name, ``-2``, ``-3``, ... (recorded in
+    each folder's ``source.json``), so one input's masks never overwrite another's."""
+    name = os.path.basename(os.path.normpath(source)).split(".nii")[0]
+    source = os.path.abspath(source)
+    for k in range(1, 1000):
+        folder = f"{paths.overlays}-{name}" + (f"-{k}" if k > 1 else "")
+        record = os.path.join(folder, "source.json")
+        if not os.path.exists(folder):
+            atomic_write_text(json.dumps({"input": source}) + "\n", record)
+            return folder
+        try:
+            with open(record) as f:
+                if json.load(f).get("input") == source:
+                    return folder
+        except (OSError, ValueError):
+            pass  # a folder of unknown origin: never written into
+    raise OutputError(f"too many prediction folders for {name!r} under test_performance/")
 
 
 def result_meta(args, paths, total, trainable, **extra):

@@ -17,7 +17,7 @@ from utils.errors import ConfigError, DataError
 from utils.visualize import overlay, save_mask, save_rgb
 
 from .engine import predict_batches, predict_probs
-from .outputs import RunPaths
+from .outputs import RunPaths, prediction_folder
 from .setup import build_model, check_sizes, load_for_inference, window_kw
 
 
@@ -34,7 +34,8 @@ def _has_volumes(folder):
     return any(is_volume(os.path.join(folder, n)) for n in os.listdir(folder))
 
 
-def _resize_labels(pred, shape):
+def resize_labels(pred, shape):
+    """A label map resized (nearest neighbour) to ``shape`` (H, W): predictions back at the image's own size."""
     if pred.shape == tuple(shape):
         return pred
     return cv2.resize(pred.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(np.int64)
@@ -49,22 +50,21 @@ def predict(args):
         return _predict_volumes(args, paths, model)
     if args.input:
         samples = _input_samples(args.input)
-        out_dir = f"{paths.overlays}-{os.path.basename(os.path.normpath(args.input))}"
     else:
         if not args.dataset:
             raise ConfigError("predict mode needs --input DIR or --dataset (its test split is segmented)")
         samples = load_split(args.dataset, "test", args.data_root)
-        out_dir = paths.overlays
     sizes = check_samples(samples, args.img_size, need_masks=False, what="input")
     check_sizes(args.model, sizes, "input", window=args.window, uniform=False)  # one image at a time
     model = build_model(args)
     load_for_inference(args, paths, model)
+    out_dir = prediction_folder(paths, args.input) if args.input else paths.overlays
     data = SegDataset(samples, n_classes=args.class_num, img_size=args.img_size, batch_size=1, need_masks=False)
     for indices, preds, _ in predict_batches(model, data, desc="predict", **window_kw(args)):
         for idx, pred in zip(indices, preds):
             s = data.samples[int(idx)]
             image = read_image(s.image)
-            pred = _resize_labels(pred, image.shape[:2])
+            pred = resize_labels(pred, image.shape[:2])
             save_mask(os.path.join(out_dir, "masks", f"{s.stem}.png"), pred, args.class_num)
             save_rgb(os.path.join(out_dir, "overlays", f"{s.stem}.png"), overlay(image, pred, None, args.class_num))
     print(f"segmented {len(samples)} images:\n  masks     {out_dir}/masks/ "
@@ -77,7 +77,7 @@ def _segment_slice(args, model, slice_u8):
     image, _ = resize_pair(np.repeat(slice_u8[:, :, None], 3, axis=2), None, args.img_size)
     x = image.transpose(2, 0, 1).astype(np.float32)[None] / 255.0
     model.eval()
-    return _resize_labels(predict_probs(model, x, **window_kw(args))[0].argmax(axis=0), slice_u8.shape)
+    return resize_labels(predict_probs(model, x, **window_kw(args))[0].argmax(axis=0), slice_u8.shape)
 
 
 def _predict_volumes(args, paths, model):
@@ -85,13 +85,13 @@ def _predict_volumes(args, paths, model):
     volumes = [args.input] if os.path.isfile(args.input) else list_volumes(args.input)
     slicing = read_slicing(args.dataset if args.dataset and os.path.isdir(args.dataset) else None)
     axis = slicing["axis"]
-    out_dir = f"{paths.overlays}-{os.path.basename(os.path.normpath(args.input)).split('.nii')[0]}"
+    out_dir = prediction_folder(paths, args.input)
     written = []
     for path in tqdm(volumes, desc="volumes", unit="volume"):
         vol, img = load_volume(path)
         if vol.ndim != 3:
             raise DataError(f"{path} has {vol.ndim} dimensions; expected a 3D volume")
-        scaled = window_volume(vol, slicing["window"], slicing["percentiles"])
+        scaled = window_volume(vol, slicing["window"], slicing["percentiles"], source=path)
         side = np.take(scaled, 0, axis=axis).shape
         check_sizes(args.model, {(args.img_size, args.img_size) if args.img_size else side}, "volume slice",
                     window=args.window)

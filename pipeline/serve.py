@@ -46,7 +46,7 @@ from utils.errors import ConfigError, DataError, UserError
 from utils.metrics import Evaluator
 
 from .engine import predict_probs
-from .predict import _resize_labels
+from .predict import resize_labels
 from .setup import build_model
 
 CHECKPOINT_DIR = "checkpoints"
@@ -385,7 +385,7 @@ def segment(model, image, img_size=None):
     start = time.perf_counter()
     probs = predict_probs(model, x)
     ms = 1000.0 * (time.perf_counter() - start)
-    return _resize_labels(probs[0].argmax(axis=0).astype(np.int64), image.shape[:2]), ms
+    return resize_labels(probs[0].argmax(axis=0).astype(np.int64), image.shape[:2]), ms
 
 
 def _number(x):

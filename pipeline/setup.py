@@ -3,6 +3,7 @@
 transformer), the loss and the optimizer.
 """
 import argparse
+import math
 import os
 
 from advance.augment import parse_geometric, training_augmentation
@@ -11,20 +12,24 @@ from dataset import check_samples, load_split
 from dataset.base import parse_label_map
 from dataset.loader import SegDataset
 from loss import build_loss
-from model import backbone_kwargs, check_input_size, create_model
+from model import backbone_kwargs, check_input_size, create_model, model_info
 from utils import checkpoint as ckpt
+from utils import distributed as dist
+from utils import memory
 from utils.errors import CheckpointError, ConfigError, DataError
 from utils.optim import make_optimizer
 
 
 # --------------------------------------------------------------------------------------------------- flags
 def check_common_flags(args, lr_flag="-l"):
-    """The flags run.py and run_ssl.py share: epochs, batch size, learning rate, image size, seed."""
+    """The flags run.py and run_ssl.py share: epochs, batch size, learning rate, image size, seed, folders."""
     for flag, value in (("-e", args.epochs), ("-b", args.batch_size)):
         if value < 1:
             raise ConfigError(f"{flag} must be at least 1, got {value}")
-    if args.lr <= 0:
-        raise ConfigError(f"{lr_flag} must be positive, got {args.lr}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise ConfigError(f"{lr_flag} must be a finite positive number, got {args.lr}")
+    if os.path.isfile(args.data_root):
+        raise ConfigError(f"--data-root {args.data_root} is a file; give the folder that holds the datasets")
     if args.img_size is not None and args.img_size < 1:
         raise ConfigError(f"--img-size must be positive, got {args.img_size}")
     if args.seed < 0:
@@ -37,6 +42,14 @@ def check_run_flags(args):
     if args.class_num < 2:
         raise ConfigError(f"-c must be at least 2 (background and one class), got {args.class_num}")
     build_loss(args.loss, args.class_num, args.bce_weight)  # names and -w, before any work
+    parse_label_map(args.label_map, args.class_num)
+    if not 0.0 <= args.overlap < 1.0:
+        raise ConfigError(f"--overlap must lie in [0, 1), got {args.overlap}")
+    if os.path.isfile(args.result_dir):
+        raise ConfigError(f"-r {args.result_dir} is a file; give a folder for the results")
+    if args.load is not None and not os.path.isfile(args.load):
+        raise CheckpointError(f"--load {args.load}: " + ("a folder; give a checkpoint file (.pkl) in it"
+                                                           if os.path.isdir(args.load) else "not found"))
     args.geo_parts = parse_geometric(args.geo_aug)
     if args.stn_size is not None and args.stn_size < 2:
         raise ConfigError(f"--stn-size must be at least 2, got {args.stn_size}")
@@ -66,7 +79,7 @@ def check_sizes(model, sizes, what, window=None, uniform=True):
     the :class:`ConfigError`/:class:`DataError` names an ``--img-size`` that works.
     """
     if window:
-        check_input_size(model, window, window)
+        check_input_size(model, window, window, flag="--window")
         return
     if uniform and len(sizes) > 1:
         shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:4])
@@ -76,15 +89,22 @@ def check_sizes(model, sizes, what, window=None, uniform=True):
         check_input_size(model, h, w)
 
 
-def make_split(args, split, train=False):
-    """The :class:`SegDataset` of ``split``, read once (files, labels, sizes checked) before a run starts."""
+def make_split(args, split, train=False, model=None):
+    """The :class:`SegDataset` of ``split``, read once (files, labels, sizes checked) before a run starts.
+
+    With ``model``, the memory a step on this split needs is checked first (:func:`check_memory`), from the
+    file headers alone, before any image is decoded or resized.
+    """
     samples = load_split(args.dataset, split, args.data_root)
     sizes = check_samples(samples, args.img_size, what=f"{split} split")
-    check_sizes(args.model, sizes, split, window=None if train else args.window)
+    window = None if train else args.window
+    check_sizes(args.model, sizes, split, window=window)
+    batch = 1 if window else args.batch_size
+    if model is not None:
+        check_memory(args, model, window or max(max(hw) for hw in sizes), batch, training=train)
     augment = training_augmentation(color=args.aug, geometric=args.geo_parts) if train else None
     data = SegDataset(samples, n_classes=args.class_num, img_size=args.img_size, augment=augment,
-                      batch_size=1 if (args.window and not train) else args.batch_size, shuffle=train,
-                      label_map=parse_label_map(args.label_map))
+                      batch_size=batch, shuffle=train, label_map=parse_label_map(args.label_map, args.class_num))
     return data.preload(desc=f"reading the {split} split")
 
 
@@ -119,3 +139,37 @@ def build_training(args, model):
     """``(criterion, optimizer)`` of a training run."""
     return build_loss(args.loss, args.class_num, args.bce_weight), make_optimizer(args.optimizer,
                                                                                 model.parameters(), args.lr)
+
+
+def check_memory(args, model, side, batch, training=True, available=None):
+    """Refuse (:class:`ConfigError`) a run whose step (``batch`` images of ``side`` x ``side``, divided among
+    MPI ranks) would not fit in the memory this machine has free, with the numbers and an ``--img-size`` (and
+    ``-b``) that fit; ``available`` (bytes) defaults to MemAvailable. Nothing is computed (utils/memory.py).
+    """
+    available = memory.available_bytes() if available is None else available
+    if available is None:
+        return
+    batch = max(1, -(-batch // dist.world_size()))
+    weights = sum(int(p.numel()) for p in model.parameters()) * 4
+    act = memory.activation_bytes(model, (batch, 3, side, side))
+    act_factor, weight_factor = (2, 4) if training else (1, 1)
+    need = act_factor * act + weight_factor * weights
+    budget = 0.9 * available
+    if need <= budget:
+        return
+    info = model_info(args.model)
+    room = max(0.0, (budget - weight_factor * weights) / act_factor)  # bytes the activations may take
+    fit = int(side * (room / act) ** 0.5) // info.divisor * info.divisor
+    fit_batch = int(batch * room / act)
+    what = "a training step" if training else "an inference batch"
+    advice = []
+    if fit >= info.min_size:
+        advice.append(f"--img-size {fit}")
+    if fit_batch >= 1:
+        advice.append(f"-b {fit_batch * dist.world_size()}")
+    remedy = (f"Use {' or '.join(advice)}" if advice else
+              f"Model {args.model!r} does not fit at any size; use a smaller model") + " (or a machine with more memory)."
+    raise ConfigError(f"{what} of {args.model} on {batch} x 3 x {side} x {side} needs about "
+                      f"{memory.gigabytes(need)} (activations {memory.gigabytes(act)} x {act_factor}, weights and "
+                      f"optimizer state {memory.gigabytes(weight_factor * weights)}), more than the "
+                      f"{memory.gigabytes(available)} this machine has free. {remedy}")

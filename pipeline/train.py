@@ -16,6 +16,7 @@ from model import count_parameters
 from utils import checkpoint as ckpt
 from utils import distributed as dist
 from utils import runtime
+from utils.atomic import RunLock
 from utils.errors import TrainingDiverged
 from utils.logs import TensorBoard, write_epoch_csv
 from utils.optim import SCHEDULERS
@@ -57,12 +58,22 @@ def _describe(args, model, splits):
 
 
 def train(args):
-    jt.set_global_seed(args.seed)  # initialisation, shuffles and augmentation follow --seed
+    """Train one configuration; refuses to replace another run's weights, and to run twice at once."""
     paths = RunPaths(args)
-    train_data = make_split(args, "train", train=True)
+    if not dist.is_main():
+        return _train(args, paths)
+    if not args.resume:
+        outputs.check_earlier_run(args, paths)
+    with RunLock(paths.lock, f"training of {paths.tag}"):
+        return _train(args, paths)
+
+
+def _train(args, paths):
+    jt.set_global_seed(args.seed)  # initialisation, shuffles and augmentation follow --seed
+    model = build_model(args)
+    train_data = make_split(args, "train", train=True, model=model)
     val_data = make_split(args, "val")
     test_data = make_split(args, "test")
-    model = build_model(args)
     criterion, optimizer = build_training(args, model)
     start_epoch, best_miou, best_epoch, history = _resume(args, paths, model, optimizer)
     dist.broadcast_parameters(model)  # every rank starts from rank 0's weights

@@ -3,9 +3,13 @@ pytest imports this file first. The project is installed (``pip install -e .``, 
 here edits ``sys.path``."""
 import os
 
+import re
+
 import numpy as np
 import pytest
+from PIL import Image
 
+import run
 from dataset.demo import ensure_demo
 from utils import runtime
 
@@ -42,3 +46,32 @@ def shared_dataset(name):
 
 def random_batch(b, c, h, w, seed=0):
     return jt.array(np.random.RandomState(seed).rand(b, c, h, w).astype("float32"))
+
+
+def folder_dataset(root, n=4, size=(32, 32), values=(0, 255)):
+    """A folder dataset of ``n`` grey images (one square of foreground each) split train/train/val/test."""
+    for sub in ("images", "masks"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    rows = ["stem,split"]
+    for i in range(n):
+        Image.fromarray(np.full(size, 40 * i, np.uint8)).save(os.path.join(root, "images", f"s{i}.png"))
+        m = np.full(size, values[0], np.uint8)
+        m[4:12, 4:12] = values[1]
+        Image.fromarray(m).save(os.path.join(root, "masks", f"s{i}.png"))
+        rows.append(f"s{i},{['train', 'train', 'val', 'test'][i % 4]}")
+    with open(os.path.join(root, "split.csv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    return root
+
+
+def expect_error(args, capsys, pattern, main=None):
+    """Run ``run.main(args)`` (or ``main``) and check: exit status 2, one ``error:`` line matching ``pattern``,
+    no traceback; returns the error text."""
+    code = (main or run.main)([str(a) for a in args])
+    out = capsys.readouterr()
+    assert code == 2, out.out + out.err
+    err = out.err.split("\r")[-1]  # after any progress bar
+    assert err.startswith("error: "), out.err
+    assert "Traceback" not in out.err
+    assert re.search(pattern, err), out.err
+    return err

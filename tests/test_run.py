@@ -2,7 +2,6 @@
 import csv
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 from PIL import Image
 
 import run
-from tests.conftest import ROOT
+from tests.conftest import ROOT, expect_error, folder_dataset
 from utils import checkpoint as ckpt
 
 TAG = "unet-demo-Adam-ce-stnFalse-pretrainFalse-augFalse"
@@ -103,31 +102,6 @@ def test_debug_mode_needs_no_dataset(capsys):
 
 
 # ----------------------------------------------------------------------------------------- bad input
-def folder_dataset(root, n=4, size=(32, 32), values=(0, 255)):
-    for sub in ("images", "masks"):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
-    rows = ["stem,split"]
-    for i in range(n):
-        Image.fromarray(np.full(size, 40 * i, np.uint8)).save(os.path.join(root, "images", f"s{i}.png"))
-        m = np.full(size, values[0], np.uint8)
-        m[4:12, 4:12] = values[1]
-        Image.fromarray(m).save(os.path.join(root, "masks", f"s{i}.png"))
-        rows.append(f"s{i},{['train', 'train', 'val', 'test'][i % 4]}")
-    with open(os.path.join(root, "split.csv"), "w") as f:
-        f.write("\n".join(rows) + "\n")
-    return root
-
-
-def expect_error(args, capsys, pattern):
-    code, out = call(args, capsys)
-    assert code == 2, out.out + out.err
-    err = out.err.split("\r")[-1]  # after any progress bar
-    assert err.startswith("error: "), out.err
-    assert "Traceback" not in out.err
-    assert re.search(pattern, err), out.err
-    return err
-
-
 def test_missing_data_root(in_tmp, capsys):
     expect_error(["--dataset", "xh", "--mode", "train", "--data-root", in_tmp / "nope"], capsys, "data root")
 

@@ -19,3 +19,8 @@ class ConfigError(UserError):
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
+
+
+class OutputError(UserError):
+    """An output that cannot be written (full disk, no permission, a file where a folder must be), or that would
+    replace another run's results."""

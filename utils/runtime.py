@@ -235,7 +235,14 @@ def init(cuda=None, verbose=None):
     configure(cuda=cuda, verbose=verbose)
     if not verbose and _filter is None and os.name == "posix" and os.environ.get("JMEDSEG_STDERR_FILTER") != "0":
         _filter = _CompileLineFilter()
-    import jittor as jt
+    try:
+        import jittor as jt
+    except OSError as e:  # an nvcc whose CUDA runtime (libcudart.so) is missing: Jittor's import fails
+        if not cuda:
+            raise
+        raise RuntimeSetupError(
+            f"--cuda was given but Jittor cannot load CUDA: {str(e).splitlines()[0]}. Install the CUDA runtime "
+            "that matches nvcc (nvidia-smi should list the GPU), or run without --cuda on the CPU.") from None
     _restore_sigchld()
     if cuda:
         if not jt.has_cuda:

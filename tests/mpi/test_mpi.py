@@ -19,7 +19,8 @@ import pytest
 from tests.conftest import ROOT
 
 MPIRUN = shutil.which("mpirun")
-pytestmark = pytest.mark.skipif(MPIRUN is None, reason="OpenMPI (mpirun) is not installed")
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="OpenMPI (mpirun) is not installed: `make setup` installs it "
+                                                        "(Debian's openmpi-bin and libopenmpi-dev)")
 PROBE = os.path.join(ROOT, "tests", "mpi", "probe.py")
 
 

@@ -20,7 +20,7 @@ def test_check_sizes():
         check_sizes("unet", {(32, 32), (64, 64)}, "val")
     check_sizes("unet", {(32, 32), (64, 64)}, "input", uniform=False)  # one image at a time: any suitable sizes
     check_sizes("unet", {(37, 41)}, "test", window=64)                 # windows take any image size ...
-    with pytest.raises(ConfigError, match="multiples of 16"):
+    with pytest.raises(ConfigError, match="multiple of 16.*--window 40 is not. Use --window 32 or --window 48"):
         check_sizes("unet", {(64, 64)}, "test", window=40)             # ... but the window must suit the model
     with pytest.raises(ConfigError, match="at least 192"):
         check_sizes("cenet", {(64, 64)}, "train")
@@ -32,7 +32,7 @@ def test_check_sizes():
     (["--seed", "-1"], "--seed must be a non-negative integer, got -1"),
     (["--window", "0"], "--window must be positive"),
     (["-c", "1"], "-c must be at least 2"),
-    (["-l", "0"], "-l must be positive"),
+    (["-l", "0"], "-l must be a finite positive number, got 0.0"),
     (["--img-size", "0"], "--img-size must be positive"),
     (["--geo-aug", "flip,twist"], "unknown geometric augmentation 'twist'"),
     (["--loss", "ce_0.5_dcie_0.5"], "unknown loss 'dcie' .*did you mean 'dice'"),

@@ -1,4 +1,5 @@
 """utils/atomic.py and utils/checkpoint.py: atomic writes, strict loading, the optimizer state of --resume."""
+import errno
 import os
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from tests.conftest import jt
 from utils import checkpoint as ckpt
 from utils.atomic import atomic_write, atomic_write_csv, atomic_write_text
-from utils.errors import CheckpointError
+from utils.errors import CheckpointError, OutputError
 
 
 class Tiny(jt.nn.Module):
@@ -25,11 +26,18 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
     def half_then_crash(tmp):
         open(tmp, "w").write("ne")
-        raise OSError("disk full")
-    with pytest.raises(OSError, match="disk full"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OutputError, match="result.json: the disk is full .*the earlier result.json is unchanged"):
         atomic_write(str(target), half_then_crash)
     assert target.read_text() == "old"
     assert os.listdir(target.parent) == ["result.json"]
+
+    def interrupted(tmp):
+        open(tmp, "w").write("ne")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(str(target), interrupted)
+    assert target.read_text() == "old" and os.listdir(target.parent) == ["result.json"]
 
 
 def test_csv_formats(tmp_path):
