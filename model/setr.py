@@ -14,42 +14,15 @@ Differences from the original:
   is a *learnable* 16 x 16 grid (the token grid of a 512 x 512 input), initialised N(0, 0.02^2) like BERT's
   weights and resized bilinearly to the token grid of other inputs, so every size that is a multiple of 32
   works.
-* Multi-head self-attention is written out (Jittor 1.3.11 has no ``nn.MultiheadAttention``); it computes what
-  the original's BERT attention computes.
+* Multi-head self-attention is the zoo's shared :class:`model.transformer.MultiHeadAttention` (Jittor 1.3.11 has
+  no ``nn.MultiheadAttention``) in BERT's layout (``query``/``key``/``value``, the output Linear in the layer);
+  it computes what the original's BERT attention computes, and the parameter names and count are unchanged.
 """
-import math
-
-import jittor as jt
-from jittor import init, nn
+from jittor import nn
 
 from .blocks import ConvBNReLU
 from .registry import register_model
-
-
-class SelfAttention(nn.Module):
-    """Multi-head scaled dot-product self-attention over ``B x N x hidden`` tokens (query/key/value Linears,
-    softmax over the keys, dropout on the attention weights); returns the concatenated heads."""
-
-    def __init__(self, hidden, heads, dropout):
-        super().__init__()
-        if hidden % heads:
-            raise ValueError(f"hidden size {hidden} is not a multiple of the number of heads {heads}")
-        self.heads, self.head_dim = heads, hidden // heads
-        self.query = nn.Linear(hidden, hidden)
-        self.key = nn.Linear(hidden, hidden)
-        self.value = nn.Linear(hidden, hidden)
-        self.dropout = nn.Dropout(dropout)
-
-    def execute(self, x):
-        b, n, c = x.shape
-
-        def split_heads(t):  # B x N x C -> B x heads x N x head_dim
-            return t.reshape(b, n, self.heads, self.head_dim).transpose(0, 2, 1, 3)
-
-        q, k, v = split_heads(self.query(x)), split_heads(self.key(x)), split_heads(self.value(x))
-        scores = jt.matmul(q, k.transpose(0, 1, 3, 2)) / math.sqrt(self.head_dim)
-        weights = self.dropout(nn.softmax(scores, dim=-1))
-        return jt.matmul(weights, v).transpose(0, 2, 1, 3).reshape(b, n, c)
+from .transformer import MultiHeadAttention, PositionEmbedding
 
 
 class TransformerLayer(nn.Module):
@@ -57,7 +30,7 @@ class TransformerLayer(nn.Module):
 
     def __init__(self, hidden, heads, ffn, dropout, eps):
         super().__init__()
-        self.attention = SelfAttention(hidden, heads, dropout)
+        self.attention = MultiHeadAttention(hidden, heads, layout="separate", proj=False, attn_drop=dropout)
         self.attention_out = nn.Linear(hidden, hidden)
         self.attention_norm = nn.LayerNorm(hidden, eps=eps)
         self.intermediate = nn.Linear(hidden, ffn)
@@ -69,21 +42,6 @@ class TransformerLayer(nn.Module):
     def execute(self, x):
         x = self.attention_norm(x + self.dropout(self.attention_out(self.attention(x))))
         return self.output_norm(x + self.dropout(self.output(self.act(self.intermediate(x)))))
-
-
-class PositionEmbedding(nn.Module):
-    """A learnable ``grid x grid`` map of ``hidden``-d position embeddings, bilinearly resized to the token grid."""
-
-    def __init__(self, hidden, grid, std):
-        super().__init__()
-        self.weight = init.gauss((1, hidden, grid, grid), "float32", std=std)
-
-    def execute(self, gh, gw):
-        """The embeddings of a ``gh x gw`` token grid, row-major: ``1 x (gh * gw) x hidden``."""
-        w = self.weight
-        if tuple(w.shape[2:]) != (gh, gw):
-            w = nn.interpolate(w, size=(gh, gw), mode="bilinear", align_corners=False)
-        return w.reshape(1, w.shape[1], gh * gw).transpose(0, 2, 1)
 
 
 class Encoder2D(nn.Module):
