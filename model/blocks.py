@@ -7,6 +7,8 @@ interpolation with ``align_corners=False``.
 import jittor as jt
 from jittor import nn
 
+from .ops import resize
+
 
 def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
@@ -77,10 +79,10 @@ class Down(nn.Sequential):
 
 
 def upsample_like(x, ref, mode="bilinear"):
-    """Resize ``x`` to the spatial size of ``ref`` (align_corners=False)."""
+    """Resize ``x`` to the spatial size of ``ref`` (align_corners=False; the CPU operator of model/ops)."""
     if tuple(x.shape[2:]) == tuple(ref.shape[2:]):
         return x
-    return nn.interpolate(x, size=tuple(ref.shape[2:]), mode=mode, align_corners=False)
+    return resize(x, tuple(ref.shape[2:]), mode=mode, align_corners=False)
 
 
 class Up(nn.Module):

@@ -16,7 +16,7 @@ from jittor import nn
 
 from .registry import register_model
 from .backbone.resnet import Bottleneck
-from .blocks import ExternalAttention, group_norm
+from .blocks import ExternalAttention, group_norm, upsample_like
 
 
 def _conv_gn_relu(in_ch, out_ch, stride=1):
@@ -84,7 +84,7 @@ class EANet(nn.Module):
 
     def execute(self, x):
         out = self.fc2(self.fc1(self.head(self.fc0(self.backbone(x)))))
-        return nn.interpolate(out, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False)
+        return upsample_like(out, x)
 
 
 @register_model("eanet", divisor=16, reference_params=53_242_818)

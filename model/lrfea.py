@@ -16,7 +16,7 @@ it is not used as a reference.
 from jittor import nn
 
 from .registry import register_model
-from .blocks import ExternalAttention, group_norm
+from .blocks import ExternalAttention, group_norm, upsample_like
 
 
 class PatchMergeBlock(nn.Sequential):
@@ -86,7 +86,7 @@ class LRFEANet(nn.Module):
 
     def execute(self, x):
         out = self.fc(self.split(self.head(self.backbone(x))))
-        return nn.interpolate(out, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False)
+        return upsample_like(out, x)
 
 
 @register_model("lrfea", divisor=16)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 from utils.errors import ConfigError
+
+from .ops import accelerate
 from utils.registry import Registry
 
 
@@ -87,10 +89,10 @@ def model_info(name):
 
 
 def create_model(name, in_channels=3, n_classes=2, **kw):
-    """Build the network registered as ``name``."""
+    """Build the network registered as ``name`` (its layers on the CPU operators of model/ops where they apply)."""
     if n_classes < 2:
         raise ConfigError(f"n_classes must be at least 2 (background + foreground), got {n_classes}")
-    return model_info(name).builder(in_channels=in_channels, n_classes=n_classes, **kw)
+    return accelerate(model_info(name).builder(in_channels=in_channels, n_classes=n_classes, **kw))
 
 
 def backbone_kwargs(name, weights):

@@ -13,6 +13,7 @@ size that is a multiple of 32.
 import jittor as jt
 from jittor import nn
 
+from .ops import resize
 from .registry import register_model
 
 
@@ -126,7 +127,7 @@ class UNext(nn.Module):
 
     @staticmethod
     def _up(x):
-        return nn.relu(nn.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
+        return nn.relu(resize(x, (2 * x.shape[2], 2 * x.shape[3])))
 
     @staticmethod
     def _tokenised(block, norm, x):

@@ -279,12 +279,20 @@ def _restore_sigchld():
         pass
 
 
+def cpu_ops():
+    """True when the library's multi-threaded CPU operators replace Jittor's single-threaded ones (model/ops,
+    utils.optim.FastAdam): on the CPU, unless ``JMEDSEG_CPU_OPS=0``."""
+    import jittor as jt
+    return os.environ.get("JMEDSEG_CPU_OPS", "1") != "0" and not jt.flags.use_cuda
+
+
 def describe():
     """One line saying what Jittor runs on."""
     import jittor as jt
     mkl = os.environ.get("use_mkl") != "0" and onednn_dir() is not None
     device = "CUDA" if jt.flags.use_cuda else "CPU"
-    return f"Jittor {jt.__version__} on {device}, oneDNN {'on' if mkl else 'OFF (slow convolutions)'}"
+    extra = ", multi-threaded CPU operators " + ("on" if cpu_ops() else "off") if not jt.flags.use_cuda else ""
+    return f"Jittor {jt.__version__} on {device}, oneDNN {'on' if mkl else 'OFF (slow convolutions)'}{extra}"
 
 
 def _env_default(name):

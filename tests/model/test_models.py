@@ -72,7 +72,7 @@ def test_eval_is_deterministic_and_differs_from_train(name):
     if mode_dependent:
         assert not np.allclose(a, t), "train mode (batch statistics / dropout) should change the output"
     else:  # e.g. GroupNorm-only networks: the mode must not matter
-        np.testing.assert_allclose(a, t, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, t, rtol=1e-4, atol=1e-5)  # op fusion differs with and without gradients
 
 
 def test_save_load_round_trip(name, tmp_path):
