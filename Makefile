@@ -10,7 +10,7 @@ DATASET ?= pancreas
 CUDA ?=
 export DATASET CUDA
 
-.PHONY: setup setup-torch demo serve test test-slow bench reproduce clean
+.PHONY: setup setup-torch demo serve test test-slow bench gpu-check reproduce clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,10 @@ test-slow: setup-torch
 
 bench: setup
 	$(PY) bench/bench_onednn.py
+
+# On a machine with CUDA: tests/cuda and Jittor vs PyTorch on the GPU -> bench/results/gpu_check.md
+gpu-check:
+	PYTHON=$(PY) bash bench/gpu_check.sh
 
 reproduce: setup
 	PYTHON=$(PY) bash pretrain.sh

@@ -11,6 +11,7 @@
    every core.  Compare ratios from one run only: this machine is noisy.
 
     python bench/compare_torch.py [--repeats 5] [--shapes 4x128,1x256] [--out bench/results/compare_torch.md]
+    python bench/compare_torch.py --cuda      # the same on the GPU (bench/gpu_check.sh)
 
 Needs torch (``make setup-torch``).  Each framework runs in its own process: no import conflicts, clean peaks.
 """
@@ -103,16 +104,27 @@ def torch_check(folder):
     return {"max_abs_diff": float(np.abs(out - io["out"]).max()), "max_abs_logit": float(np.abs(io["out"]).max())}
 
 
+def _torch_device():
+    import torch
+    if os.environ.get("JMEDSEG_CUDA") == "1":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"PyTorch {torch.__version__} sees no CUDA device (a CPU build?)")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
 def torch_steps(batch, size):
-    """``(train_step, infer)`` closures for the PyTorch port on the same input, on every core."""
+    """``(train_step, infer)`` closures for the PyTorch port on the same input, on every core (or the GPU)."""
     import torch
     from bench.torch_unet import TorchUNet
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
-    model = TorchUNet()
+    device = _torch_device()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    model = TorchUNet().to(device)
     opt = torch.optim.Adam(model.parameters(), 1e-4, betas=(0.9, 0.999))
     xs, ys = _inputs(batch, size)
-    x, y = torch.from_numpy(xs), torch.from_numpy(ys)
+    x, y = torch.from_numpy(xs).to(device), torch.from_numpy(ys).to(device)
 
     def train_step():
         model.train()
@@ -120,19 +132,22 @@ def torch_steps(batch, size):
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
+        sync()
 
     def infer():
         model.eval()
         with torch.no_grad():
             model(x)
+        sync()
 
     return train_step, infer
 
 
 def torch_time(batch, size, repeats, warmup):
     import torch
-    return _time(*torch_steps(batch, size), repeats, warmup) | {"device": f"PyTorch {torch.__version__}, "
-                                                                          f"{torch.get_num_threads()} threads"}
+    where = (f"CUDA ({torch.cuda.get_device_name(0)})" if _torch_device().type == "cuda"
+             else f"{torch.get_num_threads()} threads")
+    return _time(*torch_steps(batch, size), repeats, warmup) | {"device": f"PyTorch {torch.__version__}, {where}"}
 
 
 def _time(train_step, infer, repeats, warmup):
@@ -146,8 +161,8 @@ def _time(train_step, infer, repeats, warmup):
 
 
 # ------------------------------------------------------------------------------------------------ driver
-def _child(args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+def _child(args, cuda=False):
+    env = dict(os.environ, PYTHONPATH=ROOT, JMEDSEG_CUDA="1" if cuda else "0")
     done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child"] + [str(a) for a in args],
                           capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -161,6 +176,7 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--shapes", default="4x128,1x256", help="batch x size pairs, comma separated")
     p.add_argument("--out", help="also write the markdown table to this file")
+    p.add_argument("--cuda", action="store_true", help="time both frameworks on the GPU")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -187,7 +203,7 @@ def main():
     rows, devices = [], {}
     for shape in a.shapes.split(","):
         batch, size = (int(v) for v in shape.lower().split("x"))
-        r = {fw: _child([fw, batch, size]) for fw in ("jittor", "torch")}
+        r = {fw: _child([fw, batch, size], a.cuda) for fw in ("jittor", "torch")}
         devices = {fw: r[fw]["device"] for fw in r}
         rows.append((batch, size, r))
     lines.append(f"UNet (17.3 M parameters), median of {a.repeats} after {a.warmup} warm-up; "

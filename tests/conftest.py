@@ -1,4 +1,4 @@
-"""Shared fixtures. Jittor is configured for the CPU (utils.runtime.init) before any test module imports it:
+"""Shared fixtures. Jittor is configured for the CPU (utils.runtime.init; CUDA only for tests/cuda, see below) before any test module imports it:
 pytest imports this file first. The project is installed (``pip install -e .``, scripts/setup.sh), so nothing
 here edits ``sys.path``."""
 import os
@@ -14,7 +14,8 @@ from dataset.demo import ensure_demo
 from utils import runtime
 
 os.environ["JMEDSEG_STDERR_FILTER"] = "0"  # pytest captures fd 2 itself
-jt = runtime.init(cuda=False)
+# CPU, except for `make gpu-check`, which sets JMEDSEG_TEST_CUDA=1 to run tests/cuda (marker `cuda`) on a GPU
+jt = runtime.init(cuda=os.environ.get("JMEDSEG_TEST_CUDA") == "1")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
