@@ -6,6 +6,7 @@
     python run.py --model unet --dataset demo --mode predict --input path/to/images
     python run.py --model unet --mode debug
     python run.py --model unet --dataset demo --mode robust      (test split under perturbations)
+    python run.py --model unext --dataset demo --mode distill --teacher unet --teacher-load T.pkl --kd kd,at
 
 Flags, defaults and output names follow the original JMedSeg ``run.py``; see README for the differences.
 """
@@ -76,6 +77,21 @@ def build_parser(catalog):
                           f"{', '.join(catalog.PERTURBATIONS.names(sort=False))})")
     sas.add_argument("--strengths", default="0,0.25,0.5,0.75,1", metavar="LIST",
                      help="robust mode: perturbation strengths in [0, 1] (0 = clean)")
+    # Knowledge distillation (advance/distill/): --mode distill trains --model beside a frozen teacher.
+    kd = p.add_argument_group("knowledge distillation (--mode distill)")
+    kd.add_argument("--teacher", choices=models, metavar="MODEL",
+                    help="the teacher network (distill mode; in test/predict/robust, with --kd, it names a "
+                         "distilled student's files)")
+    kd.add_argument("--teacher-load", metavar="FILE", help="the teacher's trained weights (loaded strictly, frozen)")
+    kd.add_argument("--kd", metavar="METHOD[,METHOD]",
+                    help=f"distillation methods: {', '.join(catalog.DISTILLERS.names(sort=False))} (comma-separated)")
+    kd.add_argument("--kd-weight", metavar="W[,W]",
+                    help="weight of each --kd method's term (one per method; empty entries keep the default)")
+    kd.add_argument("--kd-tau", metavar="T[,T]",
+                    help="temperature of each --kd method (one per method; empty entries keep the default)")
+    kd.add_argument("--kd-layers", metavar="S:T[,S:T]",
+                    help="student:teacher layer pairs for the feature methods (at, cwd, reviewkd), shallow to deep "
+                         "(default: the encoder stages of equal stride)")
     return add_runtime_flags(p)
 
 

@@ -37,59 +37,29 @@ from jittor.dataset import Dataset
 from utils.errors import ConfigError, TrainingDiverged
 
 from .augment import TwoCrops, ssl_augmentation
+from .distill.taps import FeatureTaps, layer_names
 
 __all__ = ["HiddenLayer", "ProjectionHead", "MoCoLearner", "TwoViewDataset", "info_nce", "l2_normalize",
            "momentum_update", "layer_names"]
 
 
-def layer_names(model):
-    """Names ``--layer`` accepts: every named submodule (dotted paths for nested ones)."""
-    return [name for name, _ in model.named_modules() if name]
-
-
-class _Reached(Exception):
-    """Raised by the hook to stop the forward pass once the hooked layer has produced its output."""
-
-    def __init__(self, output):
-        super().__init__("hooked layer reached")
-        self.output = output
-
-
 class HiddenLayer:
     """Run ``model`` up to the submodule named ``layer`` and return that submodule's output.
 
-    A forward hook captures the output and ends the pass there, so later layers are not computed.
+    A feature tap (:class:`advance.distill.taps.FeatureTaps` with ``stop=True``) captures the output and ends
+    the pass there, so later layers are not computed. A wrong name lists the valid ones.
     """
 
     def __init__(self, model, layer):
-        modules = dict(model.named_modules())
-        if not layer or layer not in modules:
-            top = [n for n in layer_names(model) if "." not in n]
-            raise ConfigError(f"--layer {layer!r} is not a submodule of {type(model).__name__}; valid names: "
-                              f"{', '.join(top)} (or a dotted path inside one of them, e.g. {top[-1]}.0)")
-        self.model, self.layer, self.module = model, layer, modules[layer]
-        self.module.register_forward_hook(self._hook)
-
-    @staticmethod
-    def _hook(module, inputs, output):
-        raise _Reached(output)
+        self.model, self.layer = model, layer
+        self.taps = FeatureTaps(model, [layer], flag="--layer", stop=True)
+        self.module = self.taps.modules[layer]
 
     def __call__(self, x):
-        try:
-            self.model(x)
-        except _Reached as reached:
-            out = reached.output
-            if isinstance(out, (list, tuple)):
-                out = out[0]
-            if not isinstance(out, jt.Var) or out.ndim != 4:
-                raise ConfigError(f"--layer {self.layer!r} does not output a feature map (N x C x H x W); "
-                                  "choose a convolutional block") from None
-            return out
-        raise ConfigError(f"--layer {self.layer!r} is never called by {type(self.model).__name__}'s forward pass; "
-                          "choose a layer the network uses")
+        return self.taps(x)[self.layer]
 
     def remove(self):
-        self.module.remove_forward_hook()
+        self.taps.remove()
 
 
 class ProjectionHead(nn.Module):

@@ -1,7 +1,8 @@
 """Every registry of the library in one place, and the ``python -m pipeline`` commands that read them:
 
     python -m pipeline list models            # one name per line (also: encoders, losses, datasets, layouts,
-                                              # optimizers, schedulers, modes, perturbations, blends, geo-aug)
+                                              # optimizers, schedulers, modes, perturbations, blends, geo-aug,
+                                              # distillers)
     python -m pipeline list models -v         # with what the registry knows about each
     python -m pipeline list ssl               # "model layer channels lr" of the models with SAS rows
     python -m pipeline convert IN.pth OUT.pkl [--arch ARCH]   # ImageNet weights for --backbone-weights
@@ -11,6 +12,7 @@ The shell scripts (train.sh, batch_test.sh, pretrain.sh) read their model lists 
 import argparse
 
 from advance.augment import GEOMETRIC
+from advance.distill import DISTILLERS
 from advance.robust import PERTURBATIONS
 from dataset import DATASETS, LAYOUTS
 from loss import LOSSES
@@ -25,7 +27,7 @@ from .modes import MODES
 REGISTRIES = {
     "models": MODELS, "encoders": ENCODERS, "losses": LOSSES, "datasets": DATASETS, "layouts": LAYOUTS,
     "optimizers": OPTIMIZERS, "schedulers": SCHEDULERS, "modes": MODES, "perturbations": PERTURBATIONS,
-    "blends": BLENDS, "geo-aug": GEOMETRIC,
+    "blends": BLENDS, "geo-aug": GEOMETRIC, "distillers": DISTILLERS,
 }
 
 
@@ -38,6 +40,8 @@ def _details(kind, name, entry):
         if entry.ssl:
             extra.append(f"ssl layer {entry.ssl.layer}")
         return f"{name:<14}{entry.description}  [{', '.join(extra)}; {entry.module}]"
+    if kind == "distillers":
+        return f"{name:<16}{entry.describe()}"
     if kind == "encoders":
         return f"{name:<20}{entry.description}" + (f"  [ImageNet: {entry.imagenet}]" if entry.imagenet else "")
     description = entry.description if hasattr(entry, "description") else first_doc_line(entry)

@@ -10,8 +10,10 @@
   (and ``<case>_pred.nii.gz`` label volumes when the input is NIfTI);
 
 where ``tag = {model}-{dataset}-{opt}-{loss}-stn{S}-pretrain{P}-aug{A}`` and
-``run = {model}-{dataset}-{opt}-{loss}-{epochs}-{mode}-stn{S}-pretrain{P}-aug{A}``. Every file is written
-atomically (``utils/atomic.py``).
+``run = {model}-{dataset}-{opt}-{loss}-{epochs}-{mode}-stn{S}-pretrain{P}-aug{A}``; a distilled student's
+names (``--mode distill``, or ``--kd`` with ``--teacher`` in test/predict/robust) end in
+``-{methods}-from-{teacher}`` (``-kd+at-from-unet``), its curves too. Every file is written atomically
+(``utils/atomic.py``).
 """
 import json
 import os
@@ -19,14 +21,15 @@ import os
 import numpy as np
 
 from advance.augment import GEOMETRIC
-from dataset import DATASETS, dataset_tag
+from advance.distill import parse_layers, parse_methods, parse_values
+from dataset import DATASETS, class_names, dataset_tag
 from utils import checkpoint as ckpt
 from utils import runtime
 from utils.atomic import atomic_write_csv, atomic_write_text
 from utils.errors import OutputError
 
 SUMMARY_KEYS = ("mDice", "mIoU", "dice_fg", "iou_fg", "dice_case", "dice_slice", "mPrecision", "mRecall", "asd",
-                "hd95")
+                "hd95", "volume_dice", "volume_hd95")
 CASE_FIELDS = ("case", "class_id", "dice", "true_pixels", "predicted_pixels", "n_images")
 
 
@@ -35,14 +38,15 @@ class RunPaths:
 
     def __init__(self, args):
         self.dataset = dataset_tag(args.dataset) if args.dataset else "none"
-        flags = f"stn{args.stn}-pretrain{args.pretrain}-aug{args.aug}{sas_suffix(args)}"
+        kd = distill_suffix(args)
+        flags = f"stn{args.stn}-pretrain{args.pretrain}-aug{args.aug}{sas_suffix(args)}{kd}"
         base = f"{args.model}-{self.dataset}-{args.optimizer}-{args.loss}"
         self.tag = f"{base}-{flags}"
         self.best = os.path.join("checkpoints", args.model, f"{self.tag}.pkl")
         self.last = os.path.join("checkpoints", args.model, f"{self.tag}-last.pkl")
         self.lock = os.path.join("checkpoints", args.model, f"{self.tag}.lock")  # while a training runs
         self.log = os.path.join(args.result_dir, f"{self.tag}-log.csv")
-        self.curves = os.path.join(args.result_dir, f"{base}-{args.epochs}.png")
+        self.curves = os.path.join(args.result_dir, f"{base}-{args.epochs}{kd}.png")
         self.run = f"{base}-{args.epochs}-{args.mode}-{flags}"
         self.result = os.path.join(args.result_dir, f"{self.run}.json")
         self.cases = os.path.join(args.result_dir, f"{self.run}-cases.csv")
@@ -63,6 +67,24 @@ def sas_suffix(args):
     return "".join(f"-{p}" for p in parts)
 
 
+def distill_suffix(args):
+    """``-{methods}-from-{teacher}`` for a distilled student ('' otherwise, so plain names are kept)."""
+    if not (getattr(args, "kd", None) and getattr(args, "teacher", None)):
+        return ""
+    return f"-{'+'.join(parse_methods(args.kd))}-from-{args.teacher}"
+
+
+def distill_config(args):
+    """The distillation settings that decide a distilled student's weights ({} for a plain run)."""
+    if getattr(args, "mode", None) != "distill":
+        return {}
+    methods = parse_methods(args.kd)
+    return dict(teacher=args.teacher, teacher_load=_absolute(args.teacher_load), kd=methods,
+                kd_weight=parse_values(args.kd_weight, methods, "--kd-weight"),
+                kd_tau=parse_values(args.kd_tau, methods, "--kd-tau"),
+                kd_layers=[f"{s}:{t}" for s, t in parse_layers(args.kd_layers)])
+
+
 def _absolute(path):
     return os.path.abspath(path) if path else None
 
@@ -78,12 +100,15 @@ def dataset_identity(args):
 def run_config(args):
     """Every setting that decides a training run's weights; stored in its checkpoints, so that a new run of the
     same output names can tell whether it would replace the results of other settings."""
-    return dict(model=args.model, dataset=dataset_identity(args), class_num=args.class_num,
-                label_map=args.label_map, img_size=args.img_size, optimizer=args.optimizer, lr=args.lr,
-                poly=args.poly, loss=args.loss, w=args.bce_weight, epochs=args.epochs, batch_size=args.batch_size,
-                seed=args.seed, aug=args.aug, geo_aug=sorted(args.geo_parts), stn=args.stn, stn_size=args.stn_size,
-                stn_warp_mask=args.stn_warp_mask, pretrain=_absolute(args.checkpoint) if args.pretrain else None,
-                backbone_weights=_absolute(args.backbone_weights))
+    config = dict(model=args.model, dataset=dataset_identity(args), class_num=args.class_num,
+                  label_map=args.label_map, img_size=args.img_size, optimizer=args.optimizer, lr=args.lr,
+                  poly=args.poly, loss=args.loss, w=args.bce_weight, epochs=args.epochs, batch_size=args.batch_size,
+                  seed=args.seed, aug=args.aug, geo_aug=sorted(args.geo_parts), stn=args.stn,
+                  stn_size=args.stn_size, stn_warp_mask=args.stn_warp_mask,
+                  pretrain=_absolute(args.checkpoint) if args.pretrain else None,
+                  backbone_weights=_absolute(args.backbone_weights))
+    config.update(distill_config(args))  # nothing for plain runs: their recorded settings stay as they were
+    return config
 
 
 def check_earlier_run(args, paths):
@@ -138,11 +163,17 @@ def prediction_folder(paths, source):
 
 def result_meta(args, paths, total, trainable, **extra):
     """The ``run`` block of a result JSON: the configuration, parameter counts, the device, and ``extra``."""
-    return {"run": dict(model=args.model, dataset=paths.dataset, mode=args.mode, optimizer=args.optimizer,
-                        loss=args.loss, lr=args.lr, w=args.bce_weight, epochs=args.epochs,
-                        batch_size=args.batch_size, img_size=args.img_size, stn=args.stn, aug=args.aug,
-                        pretrain=args.pretrain, seed=args.seed, class_num=args.class_num,
-                        params=total, params_trainable=trainable, device=runtime.describe(), **extra)}
+    run = dict(model=args.model, dataset=paths.dataset, mode=args.mode, optimizer=args.optimizer,
+               loss=args.loss, lr=args.lr, w=args.bce_weight, epochs=args.epochs,
+               batch_size=args.batch_size, img_size=args.img_size, stn=args.stn, aug=args.aug,
+               pretrain=args.pretrain, seed=args.seed, class_num=args.class_num,
+               params=total, params_trainable=trainable, device=runtime.describe(), **extra)
+    if distill_suffix(args):
+        run.update(kd="+".join(parse_methods(args.kd)), teacher=args.teacher)
+    names = class_names(args.dataset) if args.dataset else None
+    if names and len(names) == args.class_num:
+        run["class_names"] = list(names)
+    return {"run": run}
 
 
 def write_cases(path, rows):
@@ -170,6 +201,25 @@ def write_json(path, result):
 def print_metrics(result, title):
     shown = "  ".join(f"{k} {result[k]:.4f}" for k in SUMMARY_KEYS if isinstance(result.get(k), float))
     print(f"{title}: {shown}")
+    if len(result.get("per_class_volume") or ()) > 1:  # two classes: dice_case already is the volume Dice
+        print(volume_table(result))
+
+
+def volume_table(result):
+    """The per-class volume metrics as TransUNet's papers print them: a row of mean Dice and HD95, then each
+    class's Dice (class names from the run block when the dataset names them)."""
+    names = (result.get("run") or {}).get("class_names")
+    per = result["per_class_volume"]
+    classes = sorted(per, key=int)
+    label = [names[int(c)] if names else f"class {c}" for c in classes]
+
+    def cell(v, digits=4):
+        return "—" if v is None else f"{v:.{digits}f}"
+    lines = [f"per volume ({result.get('n_volumes')} volumes): mean over volumes, then over classes",
+             "| Dice | HD95 | " + " | ".join(label) + " |", "|---" * (len(classes) + 2) + "|",
+             f"| {cell(result.get('volume_dice'))} | {cell(result.get('volume_hd95'), 2)} | "
+             + " | ".join(cell(per[c]["dice"]) for c in classes) + " |"]
+    return "\n".join(lines)
 
 
 def print_outputs(items):

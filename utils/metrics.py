@@ -16,6 +16,12 @@ Conventions (README "Metrics"):
   foreground class (pixels, or mm when a spacing is given), from Euclidean distance transforms; the mean over
   every (image, class) where both masks are non-empty.  Both empty: excluded.  One empty: excluded and counted
   in ``n_empty_mismatch``.
+* Per volume (the Synapse protocol of TransUNet's papers), when a case has more than one image: the case's
+  slices are stacked, in the order they were added, into a 3D label volume, and each foreground class gets
+  the volume's Dice and HD95 / ASD (3D distance transforms, voxel units); ``per_class_volume`` holds each
+  class's mean over volumes (HD95 over the volumes where both masks have the class), ``volume_dice`` and
+  ``volume_hd95`` the mean of those over classes, ``per_volume`` every volume's values. Empty masks as above.
+  Only with ``surface`` (test mode); a case whose slices differ in size is left out (``n_volumes_skipped``).
 """
 import numpy as np
 from scipy import ndimage
@@ -106,6 +112,11 @@ def surface_distances(pred, truth, spacing=None):
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     if not pred.any() or not truth.any():
         return None
+    # Only the box around both masks matters (one pixel of margin keeps their surfaces as they are): the same
+    # distances, from much smaller transforms when the objects are small.
+    union = pred | truth
+    box = tuple(slice(max(int(i.min()) - 1, 0), int(i.max()) + 2) for i in np.nonzero(union))
+    pred, truth = pred[box], truth[box]
     sp, st = _surface(pred), _surface(truth)
     d_pred_to_truth = ndimage.distance_transform_edt(~st, sampling=spacing)[sp]
     d_truth_to_pred = ndimage.distance_transform_edt(~sp, sampling=spacing)[st]
@@ -122,9 +133,11 @@ class Evaluator:
     per image and class; validation during training does not need them).
     """
 
-    def __init__(self, n_classes, surface=True, spacing=None):
+    def __init__(self, n_classes, surface=True, spacing=None, volumes=None):
         self.n_classes = int(n_classes)
         self.surface = surface
+        self.volumes = surface if volumes is None else volumes
+        self.slices = {}  # case -> [(truth, prediction)] as small integers, for the volume metrics
         self.spacing = spacing
         self.confusion = ConfusionMatrix(n_classes)
         self.cases = {}   # case -> ConfusionMatrix
@@ -143,6 +156,9 @@ class Evaluator:
         self.slice_dice.append(float(np.mean([dice_binary(pred == c, target == c)
                                               for c in range(1, self.n_classes)])))
         self.n_images += 1
+        if self.volumes:
+            small = np.uint8 if self.n_classes <= 256 else np.int32
+            self.slices.setdefault(key, []).append((target.astype(small), pred.astype(small)))
         if not self.surface:
             return
         for c in range(1, self.n_classes):
@@ -194,7 +210,41 @@ class Evaluator:
                     entry["hd95"] = float(np.mean([h for _, h in d])) if d else None
                 result["per_class"][str(c)] = entry
         result["per_case_dice"] = per_case
+        if self.volumes and any(len(v) > 1 for v in self.slices.values()):
+            result.update(self.volume_summary())
         return result
+
+    def volume_summary(self):
+        """The per-volume metrics (module docstring): ``per_volume``, ``per_class_volume``, ``volume_dice``,
+        ``volume_hd95``, ``n_volumes``, ``n_volumes_skipped``."""
+        per_volume, skipped = {}, 0
+        for case, pairs in self.slices.items():
+            if len({t.shape for t, _ in pairs}) > 1:
+                skipped += 1
+                continue
+            truth = np.stack([t for t, _ in pairs])
+            pred = np.stack([p for _, p in pairs])
+            entry = {}
+            for c in range(1, self.n_classes):
+                p, t = pred == c, truth == c
+                d = surface_distances(p, t, self.spacing)
+                entry[str(c)] = dict(dice=dice_binary(p, t), hd95=d[1] if d else None, asd=d[0] if d else None,
+                                     empty_mismatch=bool(p.any() != t.any()))
+            per_volume[case] = entry
+        per_class = {}
+        for c in range(1, self.n_classes):
+            rows = [v[str(c)] for v in per_volume.values()]
+            hd = [r["hd95"] for r in rows if r["hd95"] is not None]
+            asd = [r["asd"] for r in rows if r["asd"] is not None]
+            per_class[str(c)] = dict(dice=float(np.mean([r["dice"] for r in rows])) if rows else None,
+                                     hd95=float(np.mean(hd)) if hd else None, asd=float(np.mean(asd)) if asd else None,
+                                     n_volumes=len(rows), n_empty_mismatch=sum(r["empty_mismatch"] for r in rows))
+        dice = [v["dice"] for v in per_class.values() if v["dice"] is not None]
+        hd = [v["hd95"] for v in per_class.values() if v["hd95"] is not None]
+        return {"volume_dice": float(np.mean(dice)) if dice else float("nan"),
+                "volume_hd95": float(np.mean(hd)) if hd else float("nan"),
+                "per_class_volume": per_class, "per_volume": per_volume,
+                "n_volumes": len(per_volume), "n_volumes_skipped": skipped}
 
 
 def _finite_or_none(x):

@@ -50,8 +50,8 @@ def test_flags_gain_their_parsed_forms():
 
 
 def test_the_mode_table_is_the_list_of_modes():
-    assert MODES.names(sort=False) == ["train", "test", "predict", "debug", "robust"]
+    assert MODES.names(sort=False) == ["train", "test", "predict", "debug", "robust", "distill"]
     action = next(a for a in run.build_parser(catalog)._actions if a.dest == "mode")
     assert list(action.choices) == MODES.names(sort=False)
     assert [n for n, m in MODES.items() if not m.needs_dataset] == ["predict", "debug"]
-    assert [n for n, m in MODES.items() if m.all_ranks] == ["train"]
+    assert [n for n, m in MODES.items() if m.all_ranks] == ["train", "distill"]  # the modes that train run on every MPI rank

@@ -54,7 +54,7 @@ def test_predictions_of_two_inputs_with_one_name_go_to_two_folders(trained, tmp_
     for folder in inputs:
         assert run.main(BASE + ["--dataset", trained, "--mode", "predict", "--input", folder]) == 0
     out = capsys.readouterr().out
-    first = f"test_performance/unet-ds-Adam-ce-1-predict-stnFalse-pretrainFalse-augFalse-images"
+    first = "test_performance/unet-ds-Adam-ce-1-predict-stnFalse-pretrainFalse-augFalse-images"
     assert f"{first}/masks/" in out and f"{first}-2/masks/" in out
     for folder, source in ((first, inputs[0]), (first + "-2", inputs[1])):
         assert json.load(open(os.path.join(folder, "source.json")))["input"] == source
