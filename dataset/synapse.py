@@ -107,38 +107,34 @@ def _check_pair(image, label, path, where=""):
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label.astype(np.uint8)
 
 
-def read_npz(path):
-    """``(image, label)`` of a training slice (raw arrays)."""
+def _read_pair(path, opener, ndim, what, errors):
+    """``(image, label)`` from the file ``opener(path)`` opens (a mapping with the two keys), the image
+    ``ndim``-dimensional; every failure a :class:`DataError` naming the file."""
     try:
-        with np.load(path) as data:
-            missing = [k for k in ("image", "label") if k not in data.files]
+        with opener(path) as data:
+            keys = list(data.keys())
+            missing = [k for k in ("image", "label") if k not in keys]
             if missing:
-                raise DataError(f"{path} has no {' or '.join(missing)} array (keys: {', '.join(data.files)})")
-            image, label = data["image"], data["label"]
+                raise DataError(f"{path} has no {' or '.join(missing)} array (keys: {', '.join(keys)})")
+            image, label = data["image"][()], data["label"][()]
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as e:
+    except errors as e:
         raise DataError(f"cannot read {path}: {e}") from None
-    if image.ndim != 2:
-        raise DataError(f"{path}: the image has shape {image.shape}; a training slice is H x W")
+    if image.ndim != ndim:
+        raise DataError(f"{path}: the image has shape {image.shape}; {what}")
     return image, label
+
+
+def read_npz(path):
+    """``(image, label)`` of a training slice (raw arrays)."""
+    return _read_pair(path, np.load, 2, "a training slice is H x W", (OSError, ValueError, EOFError))
 
 
 def read_h5(path):
     """``(image, label)`` of a test volume (D x H x W each)."""
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in ("image", "label") if k not in f]
-            if missing:
-                raise DataError(f"{path} has no {' or '.join(missing)} dataset (keys: {', '.join(f.keys())})")
-            image, label = f["image"][()], f["label"][()]
-    except DataError:
-        raise
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
-    if image.ndim != 3:
-        raise DataError(f"{path}: the image has shape {image.shape}; a test volume is D x H x W")
-    return image, label
+    return _read_pair(path, lambda p: h5py.File(p, "r"), 3, "a test volume is D x H x W",
+                      (OSError, ValueError, KeyError))
 
 
 def val_cases(cases, fraction=VAL_FRACTION, seed=VAL_SEED):
