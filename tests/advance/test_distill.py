@@ -216,7 +216,7 @@ def test_logits_methods_need_no_layers_and_eval_mode_is_the_student_alone(batch)
     d = distiller(["kd"], batch=batch)
     d.eval()
     np.testing.assert_array_equal(d(x).numpy(), d.student(x).numpy())
-    assert d.methods[0].pairs == [] and d.methods[0].tau == 4.0
+    assert d.methods[0].pairs == [] and d.methods[0].tau == 1.0  # the default temperature
 
 
 # --------------------------------------------------------------------------------------------------- flags
