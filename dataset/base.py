@@ -1,4 +1,5 @@
 """Samples, label mapping, resizing and checks: what every reader and the loader share (no Jittor here)."""
+import json
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -23,6 +24,17 @@ class Sample:
     @property
     def case_id(self):
         return self.case if self.case is not None else self.stem
+
+
+
+def stamp_matches(path, record):
+    """True when the JSON file ``path`` (a generated folder's stamp) holds ``record``; False when it differs,
+    is missing or unreadable (the folder is then generated anew)."""
+    try:
+        with open(path) as f:
+            return json.load(f) == record
+    except (OSError, ValueError):
+        return False
 
 
 def parse_label_map(text, n_classes=None):

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from .base import stamp_matches
 from .original import read_original_split
 from .registry import register_dataset
 
@@ -150,12 +151,8 @@ def ensure_demo(data_root, progress=True):
     out_dir = os.path.join(data_root, DEMO_DIRNAME)
     stamp_path = os.path.join(out_dir, "demo_version.json")
     expected = _stamp(DEFAULTS["size"], DEFAULTS["patients"], DEFAULTS["slices"], DEFAULTS["seed"])
-    try:
-        with open(stamp_path) as f:
-            if json.load(f) == expected:
-                return out_dir
-    except (OSError, ValueError):
-        pass
+    if stamp_matches(stamp_path, expected):
+        return out_dir
     return generate(out_dir, progress=progress)
 
 

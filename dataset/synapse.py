@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from utils.errors import DataError, OutputError
+from .base import stamp_matches
 from .folder import read_folder_split
 from .registry import register_layout
 
@@ -191,12 +192,8 @@ def prepare(root):
     base = os.path.join(cache_root(), "synapse")
     folder = os.path.join(base, f"{os.path.basename(root) or 'synapse'}-{key}")
     stamp = os.path.join(folder, "source.json")
-    try:
-        with open(stamp) as f:
-            if json.load(f) == record:
-                return folder
-    except (OSError, ValueError):
-        pass
+    if stamp_matches(stamp, record):
+        return folder
     try:
         os.makedirs(base, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".converting-", dir=base)

@@ -31,16 +31,19 @@ static inline void axis_table(int in, int out, int align, int* i0, int* i1, floa
         f[o] = (float)(s - a);
     }
 }
+// both axes' tables, from H, W (input) and h, w (output) in scope
+#define BILINEAR_TABLES \
+    std::vector<int> y0(h), y1(h), x0(w), x1(w); \
+    std::vector<float> fy(h), fx(w); \
+    axis_table(H, h, ALIGN, y0.data(), y1.data(), fy.data()); \
+    axis_table(W, w, ALIGN, x0.data(), x1.data(), fx.data());
 """
 
 _FORWARD = r"""
 @alias(x, in0)
 const int N = x_shape0, C = x_shape1, H = x_shape2, W = x_shape3;
 const int h = out0_shape2, w = out0_shape3;
-std::vector<int> y0(h), y1(h), x0(w), x1(w);
-std::vector<float> fy(h), fx(w);
-axis_table(H, h, ALIGN, y0.data(), y1.data(), fy.data());
-axis_table(W, w, ALIGN, x0.data(), x1.data(), fx.data());
+BILINEAR_TABLES
 #pragma omp parallel for schedule(static)
 for (long nc = 0; nc < (long)N * C; nc++) {
     const float* p = x_p + nc * H * W;
@@ -62,10 +65,7 @@ _BACKWARD = r"""
 @alias(x, in1)
 const int N = x_shape0, C = x_shape1, H = x_shape2, W = x_shape3;
 const int h = dout_shape2, w = dout_shape3;
-std::vector<int> y0(h), y1(h), x0(w), x1(w);
-std::vector<float> fy(h), fx(w);
-axis_table(H, h, ALIGN, y0.data(), y1.data(), fy.data());
-axis_table(W, w, ALIGN, x0.data(), x1.data(), fx.data());
+BILINEAR_TABLES
 #pragma omp parallel for schedule(static)
 for (long nc = 0; nc < (long)N * C; nc++) {
     float* d = out0_p + nc * H * W;
